@@ -1,0 +1,58 @@
+#!/bin/bash
+# run-tests.sh - what `make check` runs: every tests/t*.sh through prove,
+# then one summary line, "N passed, N failed", from the scripts' counts.
+#
+#   tests/run-tests.sh                 all scripts
+#   tests/run-tests.sh t1010 t2000     scripts whose names start with these
+#   LOGCAST_TEST_JOBS=2                run scripts in parallel (prove -j)
+#   LOGCAST_TEST_VERBOSE=1             show every command's output
+set -u
+cd "$(dirname "$0")" || exit 1
+rm -rf results
+mkdir -p results
+
+scripts=()
+if [ $# -gt 0 ]; then
+	for pat in "$@"; do
+		for f in ${pat%.sh}*.sh; do [ -f "$f" ] && scripts+=("$f"); done
+	done
+else
+	scripts=(t[0-9][0-9][0-9][0-9]-*.sh)
+fi
+if [ ${#scripts[@]} -eq 0 ]; then
+	echo "no test scripts match: $*" >&2
+	exit 1
+fi
+
+jobs=${LOGCAST_TEST_JOBS:-1}
+prove --exec bash -j "$jobs" --timer ${LOGCAST_TEST_VERBOSE:+-v} "${scripts[@]}"
+prove_rc=$?
+
+passed=0 failed=0 skipped=0 broken=0 missing=()
+for f in "${scripts[@]}"; do
+	c="results/${f%.sh}.counts"
+	if [ ! -f "$c" ]; then
+		missing+=("${f%.sh}")
+		failed=$((failed + 1))
+		continue
+	fi
+	while read -r k v; do
+		case $k in
+		success) passed=$((passed + v)) ;;
+		failed) failed=$((failed + v)) ;;
+		skipped) skipped=$((skipped + v)) ;;
+		broken) broken=$((broken + v)) ;;
+		esac
+	done <"$c"
+done
+if [ -s results/measured.txt ]; then
+	echo
+	echo "Measured (generous bounds were asserted; these are the figures):"
+	sed 's/^/  /' results/measured.txt
+fi
+echo
+[ ${#missing[@]} -eq 0 ] || echo "scripts that died before reporting: ${missing[*]}"
+[ "$skipped" = 0 ] || echo "$skipped skipped (see 'skip' lines above for the missing prerequisite)"
+[ "$broken" = 0 ] || echo "$broken known breakages"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "$prove_rc" = 0 ]
