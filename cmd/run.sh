@@ -1,0 +1,100 @@
+#!/bin/bash
+# run.sh - what `make run` does: start the whole logcast stack in the
+# foreground, report where it listens, and stop every process it started
+# on Ctrl-C or SIGTERM (to this script, or to make, which passes SIGTERM
+# on).
+#
+# Configuration is by environment (see the README); ports derive from PORT:
+#   PORT                 lighttpd, default 8080
+#   LOGCAST_WS_PORT      websocketd on loopback, default PORT+1
+#   LOGCAST_DATA_DIR     the message log, default ./var
+#   LOGCAST_RUN_DIR      pid file and sockets, default /tmp/logcast-UID-PORT
+#   LOGCAST_MODE         fastcgi (default) or cgi: how lighttpd runs the API
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+: "${PORT:=8080}"
+: "${LOGCAST_BIND:=127.0.0.1}"
+: "${LOGCAST_BUILD:=$ROOT/build}"
+: "${LOGCAST_DATA_DIR:=$ROOT/var}"
+: "${LOGCAST_RUN_DIR:=/tmp/logcast-$(id -u)-$PORT}"
+: "${LOGCAST_LOG_DIR:=$LOGCAST_DATA_DIR/log}"
+: "${LOGCAST_WWW:=$ROOT/www}"
+export LOGCAST_PORT=$PORT LOGCAST_BIND LOGCAST_BUILD LOGCAST_DATA_DIR \
+	LOGCAST_RUN_DIR LOGCAST_LOG_DIR LOGCAST_WWW
+
+say() { printf 'logcast: %s\n' "$*" >&2; }
+die() { say "$*"; stop; exit 1; }
+
+case "$PORT" in
+''|*[!0-9]*) say "PORT must be a number, not '$PORT'"; exit 1 ;;
+esac
+
+pids=()
+stopping=
+
+# Stop everything we started, newest first; each gets SIGTERM, then
+# SIGKILL if it has not gone after 5 s.
+stop() {
+	[ -n "$stopping" ] && return
+	stopping=t
+	local i pid n
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		pid=${pids[i]}
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for ((n = 0; n < 50; n++)); do
+		local alive=
+		for pid in "${pids[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=t
+		done
+		[ -z "$alive" ] && break
+		sleep 0.1
+	done
+	for pid in "${pids[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	wait 2>/dev/null
+}
+trap 'stop; exit 0' INT TERM HUP
+trap 'stop' EXIT
+
+mkdir -p "$LOGCAST_DATA_DIR" "$LOGCAST_LOG_DIR" "$LOGCAST_RUN_DIR" ||
+	die "cannot create $LOGCAST_DATA_DIR or $LOGCAST_RUN_DIR"
+chmod 755 "$LOGCAST_RUN_DIR"
+
+# Per-process file limit: lighttpd holds two descriptors per proxied
+# client; raise the soft limit as far as the hard limit allows.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+
+conf="$ROOT/lighttpd.conf"
+lighttpd -tt -f "$conf" >"$LOGCAST_RUN_DIR/lighttpd-check.log" 2>&1 ||
+	die "lighttpd refuses $conf: $(cat "$LOGCAST_RUN_DIR/lighttpd-check.log")"
+
+# Each daemon in its own session: we, not the terminal, decide when it
+# stops, and lighttpd's signals to its process group stay its own.
+setsid lighttpd -D -f "$conf" </dev/null &
+pids+=($!)
+
+url="http://$LOGCAST_BIND:$PORT/"
+for ((n = 0; n < 100; n++)); do
+	curl -s -o /dev/null "$url" && break
+	kill -0 "${pids[0]}" 2>/dev/null ||
+		die "lighttpd exited; see $LOGCAST_LOG_DIR/lighttpd-error.log"
+	sleep 0.1
+done
+curl -s -o /dev/null "$url" || die "lighttpd does not answer on $url"
+
+say "running at $url (data in $LOGCAST_DATA_DIR)"
+say "press Ctrl-C to stop"
+
+# Wait until a signal arrives or a daemon dies.
+while :; do
+	for pid in "${pids[@]}"; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			die "process $pid exited; stopping (logs in $LOGCAST_LOG_DIR)"
+		fi
+	done
+	sleep 1 &
+	wait $! 2>/dev/null
+done
