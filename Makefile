@@ -45,13 +45,19 @@ SHARED_SRC := $(wildcard shared/*.c)
 SHARED_OBJ := $(SHARED_SRC:%.c=$(B)/%.o)
 LIBSHARED  := $(B)/libshared.a
 
-# Programs: name -> main source.  Each links libshared.a.
-PROGS      := $(B)/logcast
+# Programs are thin main()s over shared/, one .c file each:
+#   cmd/NAME.c  -> build/NAME       (the CLI, the WebSocket child, the dispatcher)
+#   fcgi/NAME.c -> build/NAME       (FastCGI responders; they also run as CGI)
+#   cgi/NAME.c  -> build/cgi/NAME   (CGI programs)
+# Every program links libshared.a and the libraries below; --as-needed keeps
+# only those it uses, so a lean program (the WebSocket child) stays lean.
+CMD_PROGS  := $(patsubst cmd/%.c,$(B)/%,$(wildcard cmd/*.c))
+FCGI_PROGS := $(patsubst fcgi/%.c,$(B)/%,$(wildcard fcgi/*.c))
+CGI_PROGS  := $(patsubst cgi/%.c,$(B)/cgi/%,$(wildcard cgi/*.c))
+PROGS      := $(CMD_PROGS) $(FCGI_PROGS) $(CGI_PROGS)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNITS      := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
-
-# Which libraries each program needs beyond libc.
-LIBS_logcast :=
+PROG_LIBS   = -Wl,--as-needed $(PKG_LIBS) -lfcgi
 
 .PHONY: all run check test bench install uninstall clean deps-build FORCE
 all: $(PROGS) $(UNITS)
@@ -70,12 +76,18 @@ $(LIBSHARED): $(SHARED_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(B)/logcast: $(B)/cmd/logcast.o $(LIBSHARED)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_logcast)
+$(B)/%: $(B)/cmd/%.o $(LIBSHARED)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROG_LIBS)
+
+$(B)/%: $(B)/fcgi/%.o $(LIBSHARED)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROG_LIBS)
+
+$(B)/cgi/%: $(B)/cgi/%.o $(LIBSHARED)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROG_LIBS)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(LIBSHARED)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROG_LIBS)
 
 run: deps-run all
 	@cmd/run.sh
@@ -100,4 +112,7 @@ uninstall:
 clean:
 	rm -rf $(B) tests/results
 
--include $(SHARED_OBJ:.o=.d) $(wildcard $(B)/cmd/*.d $(B)/tests/unit/*.d)
+# keep object files of programs (make would delete them as intermediates)
+.SECONDARY:
+
+-include $(wildcard $(B)/*/*.d $(B)/tests/unit/*.d)
