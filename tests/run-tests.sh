@@ -24,6 +24,16 @@ if [ ${#scripts[@]} -eq 0 ]; then
 	exit 1
 fi
 
+# Node.js packages the tests drive (pinned in package-lock.json).  When npm
+# or the registry is unreachable the tests that need them skip, visibly.
+if command -v npm >/dev/null 2>&1 &&
+   { [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; }; then
+	echo "installing the tests' Node.js packages (npm ci)" >&2
+	npm ci --no-audit --no-fund >results/npm.log 2>&1 ||
+		echo "npm ci failed (see tests/results/npm.log): tests needing it will skip" >&2
+	touch node_modules 2>/dev/null
+fi
+
 jobs=${LOGCAST_TEST_JOBS:-1}
 prove --exec bash -j "$jobs" --timer ${LOGCAST_TEST_VERBOSE:+-v} "${scripts[@]}"
 prove_rc=$?

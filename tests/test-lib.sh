@@ -397,3 +397,7 @@ test -x "$BUILD/logcast" || {
 command -v curl >/dev/null && test_set_prereq CURL
 test "$(id -u)" = 0 && test_set_prereq ROOT
 test_lazy_prereq NODE 'node -e "process.exit(0)"'
+test_lazy_prereq WSCLIENT 'node -e "require(\"$TEST_DIRECTORY/node_modules/ws\")"'
+test_lazy_prereq STDWEBHOOKS 'node -e "require(\"$TEST_DIRECTORY/node_modules/standardwebhooks\")"'
+test_lazy_prereq LIGHTTPD 'command -v lighttpd'
+test_lazy_prereq WEBSOCKETD 'command -v websocketd'
