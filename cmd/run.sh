@@ -20,8 +20,18 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 : "${LOGCAST_RUN_DIR:=/tmp/logcast-$(id -u)-$PORT}"
 : "${LOGCAST_LOG_DIR:=$LOGCAST_DATA_DIR/log}"
 : "${LOGCAST_WWW:=$ROOT/www}"
+: "${LOGCAST_WS_PORT:=$((PORT + 1))}"
+: "${LOGCAST_WS_IDLE:=65535}"
+: "${LOGCAST_WS_MAXFORKS:=4500}"
 export LOGCAST_PORT=$PORT LOGCAST_BIND LOGCAST_BUILD LOGCAST_DATA_DIR \
-	LOGCAST_RUN_DIR LOGCAST_LOG_DIR LOGCAST_WWW
+	LOGCAST_RUN_DIR LOGCAST_LOG_DIR LOGCAST_WWW LOGCAST_WS_PORT \
+	LOGCAST_WS_IDLE LOGCAST_WS_MAXFORKS
+
+# What the programs read (see the README); listed so that the web servers
+# and websocketd can pass them on to the processes they start.
+config_vars="LOGCAST_DATA_DIR LOGCAST_PUBLISH_TOKEN LOGCAST_ADMIN_TOKEN
+	LOGCAST_MAX_BODY LOGCAST_RETAIN LOGCAST_RETAIN_BYTES LOGCAST_FSYNC
+	LOGCAST_SEGMENT_RECORDS"
 
 say() { printf 'logcast: %s\n' "$*" >&2; }
 die() { say "$*"; stop; exit 1; }
@@ -74,6 +84,16 @@ lighttpd -tt -f "$conf" >"$LOGCAST_RUN_DIR/lighttpd-check.log" 2>&1 ||
 # Each daemon in its own session: we, not the terminal, decide when it
 # stops, and lighttpd's signals to its process group stay its own.
 setsid lighttpd -D -f "$conf" </dev/null &
+pids+=($!)
+
+# websocketd: one logcast-ws per WebSocket, loopback only (lighttpd
+# proxies /ws to it).  --loglevel=error keeps ?token= out of its log;
+# --maxforks turns an overload into a clean HTTP 429.
+passenv=PATH
+for v in $config_vars; do passenv="$passenv,$v"; done
+setsid websocketd --address=127.0.0.1 --port="$LOGCAST_WS_PORT" \
+	--loglevel=error --maxforks="$LOGCAST_WS_MAXFORKS" --passenv="$passenv" \
+	"$LOGCAST_BUILD/logcast-ws" </dev/null >>"$LOGCAST_LOG_DIR/websocketd.log" 2>&1 &
 pids+=($!)
 
 url="http://$LOGCAST_BIND:$PORT/"
