@@ -69,7 +69,11 @@ int stats_open(struct stats **out, const char *dir, struct lcerr *err)
 	}
 	*out = st;
 out:
-	close(fd);   /* also drops the flock */
+	/* unlock explicitly: the mapping keeps the open file description
+	 * alive, so close() alone would hold the flock until munmap and
+	 * every other process's stats_open() would block */
+	flock(fd, LOCK_UN);
+	close(fd);
 	return rc;
 }
 
