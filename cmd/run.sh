@@ -23,15 +23,37 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 : "${LOGCAST_WS_PORT:=$((PORT + 1))}"
 : "${LOGCAST_WS_IDLE:=65535}"
 : "${LOGCAST_WS_MAXFORKS:=4500}"
+: "${LOGCAST_MODE:=fastcgi}"
+: "${LOGCAST_ERRORS:=$ROOT/fcgi/errors}"
+: "${LOGCAST_MAX_BODY:=65536}"
 export LOGCAST_PORT=$PORT LOGCAST_BIND LOGCAST_BUILD LOGCAST_DATA_DIR \
 	LOGCAST_RUN_DIR LOGCAST_LOG_DIR LOGCAST_WWW LOGCAST_WS_PORT \
-	LOGCAST_WS_IDLE LOGCAST_WS_MAXFORKS
+	LOGCAST_WS_IDLE LOGCAST_WS_MAXFORKS LOGCAST_MODE LOGCAST_ERRORS \
+	LOGCAST_MAX_BODY
+
+# Which URLs the API programs answer; the other mode gets a pattern that
+# matches nothing (every URL starts with "/").
+api_urls='^/(api/(?!webhooks(/|$))|(messages|add|poll|orders)$)'
+case "$LOGCAST_MODE" in
+fastcgi) LOGCAST_FCGI_MATCH=$api_urls LOGCAST_CGI_MATCH='^$' ;;
+cgi) LOGCAST_FCGI_MATCH='^$' LOGCAST_CGI_MATCH=$api_urls ;;
+*) echo "logcast: LOGCAST_MODE must be fastcgi or cgi" >&2; exit 1 ;;
+esac
+export LOGCAST_FCGI_MATCH LOGCAST_CGI_MATCH
+
+# lighttpd refuses bodies over the limit itself (413) before reading them;
+# the programs check again, to the byte.
+export LOGCAST_MAX_REQUEST_KB=$(( (LOGCAST_MAX_BODY + 1023) / 1024 + 1 ))
 
 # What the programs read (see the README); listed so that the web servers
 # and websocketd can pass them on to the processes they start.
 config_vars="LOGCAST_DATA_DIR LOGCAST_PUBLISH_TOKEN LOGCAST_ADMIN_TOKEN
 	LOGCAST_MAX_BODY LOGCAST_RETAIN LOGCAST_RETAIN_BYTES LOGCAST_FSYNC
-	LOGCAST_SEGMENT_RECORDS"
+	LOGCAST_SEGMENT_RECORDS LOGCAST_CORS_ORIGIN LOGCAST_POLL_TIMEOUT
+	LOGCAST_SSE_KEEPALIVE LOGCAST_MAX_HELD"
+# lighttpd.conf passes these to CGI programs by name: define them all
+# (empty means "default") so the config can refer to them.
+for v in $config_vars; do export "$v=${!v-}"; done
 
 say() { printf 'logcast: %s\n' "$*" >&2; }
 die() { say "$*"; stop; exit 1; }
@@ -76,6 +98,10 @@ chmod 755 "$LOGCAST_RUN_DIR"
 # Per-process file limit: lighttpd holds two descriptors per proxied
 # client; raise the soft limit as far as the hard limit allows.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
+fds=$(ulimit -n)
+[ "$fds" = unlimited ] && fds=65535
+[ "$fds" -gt 65535 ] && fds=65535      # a 16-bit setting in lighttpd
+export LOGCAST_MAX_FDS=${LOGCAST_MAX_FDS:-$fds}
 
 conf="$ROOT/lighttpd.conf"
 lighttpd -tt -f "$conf" >"$LOGCAST_RUN_DIR/lighttpd-check.log" 2>&1 ||
@@ -104,8 +130,16 @@ for ((n = 0; n < 100; n++)); do
 	sleep 0.1
 done
 curl -s -o /dev/null "$url" || die "lighttpd does not answer on $url"
+for ((n = 0; n < 100; n++)); do
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "${url}api/health")" = 200 ] && break
+	sleep 0.1
+done
+[ "$(curl -s -o /dev/null -w '%{http_code}' "${url}api/health")" = 200 ] ||
+	die "the API does not answer on ${url}api/health; see $LOGCAST_LOG_DIR/lighttpd-error.log"
 
-say "running at $url (data in $LOGCAST_DATA_DIR)"
+say "running at $url (API in $LOGCAST_MODE mode, data in $LOGCAST_DATA_DIR)"
+[ -z "$LOGCAST_PUBLISH_TOKEN" ] &&
+	say "LOGCAST_PUBLISH_TOKEN is unset: anyone who can reach the port may publish"
 say "press Ctrl-C to stop"
 
 # Wait until a signal arrives or a daemon dies.

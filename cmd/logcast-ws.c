@@ -1,0 +1,505 @@
+/*
+ * logcast-ws - one WebSocket connection.  websocketd runs a copy per
+ * socket: every line on stdin is a frame from the client, every line we
+ * write to stdout becomes a text frame to it.
+ *
+ *   ws://HOST/ws            channel "chat"
+ *   ws://HOST/ws/{ch}       channel {ch} (percent-decoded, then validated)
+ *       ?since=N            every message with id > N first, then live ones;
+ *                           without it, from the channel's last id when we
+ *                           started
+ *       ?token=T            LOGCAST_PUBLISH_TOKEN, needed to publish (only
+ *                           when it is set; subscribing never needs it)
+ *
+ * To the client: each message as its envelope, exactly as the log returns
+ * it, one line each; or {"error":"..."}.  Nothing else (no heartbeats).
+ * From the client: each line is one publish to the channel.  A bad line,
+ * an oversized one (LOGCAST_MAX_BODY, default 64 KiB: the rest of it is
+ * read and thrown away, never buffered) or a refused one is answered with
+ * an error line and the connection stays up; a good one is answered by
+ * nothing but the message itself, which comes back through the
+ * subscription like for every other subscriber.  An invalid channel or
+ * `since` is one error line and the end.
+ *
+ * Per-connection cost is what matters (thousands of these run at once),
+ * so this process keeps no inotify instance (the futex watch of watch.h
+ * wakes it: one eventfd and a helper thread on a 64 KiB stack), no big
+ * static buffer, and gives large buffers back once they are drained.
+ *
+ * Stopping: stdin EOF (the client went away; websocketd closes stdin, and
+ * signals only 100 ms later) or SIGINT/SIGTERM/SIGHUP.  Those signals are
+ * blocked except inside ppoll(), so a stop request is seen at the top of
+ * the loop and never in the middle of an append; stdout is non-blocking,
+ * so a client that does not read cannot keep us from noticing it left.
+ *
+ * Nothing secret is ever printed: the token is compared once in constant
+ * time and wiped, and stderr (which websocketd logs) gets only reasons
+ * that never include the query string.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "msglog.h"
+#include "query.h"
+#include "stats.h"
+#include "strbuf.h"
+#include "token.h"
+#include "watch.h"
+
+#define READ_MSGS   1000            /* messages per msglog_read() */
+#define READ_BYTES  (256 * 1024)    /* envelope bytes per msglog_read() */
+#define IN_CHUNK    8192            /* stdin bytes per read() */
+#define OUT_HIGH    (256 * 1024)    /* stop reading frames above this backlog */
+#define KEEP_BYTES  (64 * 1024)     /* give back idle buffers larger than this */
+#define TOKEN_MAX   1024
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+struct conn {
+	struct msglog_chan *chan;
+	uint64_t cursor;            /* last id sent (or skipped) */
+	size_t max_data;
+	int may_publish;
+
+	struct strbuf line;         /* the frame being received */
+	int discarding;             /* inside an oversized frame */
+	int in_eof;
+
+	struct strbuf out;          /* lines not yet written to stdout */
+	size_t out_pos;
+	int out_dead;
+
+	struct msglog_batch batch;
+};
+
+/* stderr goes to websocketd's log: reasons only, never the query */
+static void say(const char *what, const char *detail)
+{
+	fprintf(stderr, "logcast-ws: %s%s%s\n", what, detail ? ": " : "",
+		detail ? detail : "");
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Append {"error":"<reason>"}\n to `sb`. */
+static int add_error_line(struct strbuf *sb, const char *reason)
+{
+	size_t len = sb->len;
+
+	if (strbuf_addstr(sb, "{\"error\":") ||
+	    json_add_string(sb, reason, strlen(reason)) ||
+	    strbuf_addstr(sb, "}\n")) {
+		strbuf_setlen(sb, len);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Before the loop: one error line, then the caller exits. */
+static int fatal_frame(const char *reason)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb, 4096);
+	if (!add_error_line(&sb, reason))
+		(void)write_all(1, sb.buf, sb.len);
+	strbuf_release(&sb);
+	return 1;
+}
+
+static void shrink(struct strbuf *sb)
+{
+	if (sb->alloc > KEEP_BYTES)
+		strbuf_release(sb);
+	else
+		strbuf_reset(sb);
+}
+
+static void queue_error(struct conn *c, const char *reason)
+{
+	if (c->in_eof || c->out_dead)
+		return;    /* nobody to tell */
+	if (add_error_line(&c->out, reason))
+		say("out of memory for an error frame", NULL);
+}
+
+static size_t out_pending(const struct conn *c)
+{
+	return c->out.len - c->out_pos;
+}
+
+/* Write what stdout takes now.  0, or -1 when the client is gone. */
+static int flush_out(struct conn *c)
+{
+	while (out_pending(c)) {
+		ssize_t n = write(1, c->out.buf + c->out_pos, out_pending(c));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			c->out_dead = 1;
+			return -1;
+		}
+		c->out_pos += (size_t)n;
+	}
+	c->out_pos = 0;
+	shrink(&c->out);
+	return 0;
+}
+
+/*
+ * Read the next messages after the cursor into the output, one envelope
+ * and "\n" each.  Retention may have dropped some: msglog_read() then
+ * starts at the first retained one, and the ids tell the client.  Number
+ * of messages, or negative (reason in err).
+ */
+static int fill_out(struct conn *c, struct lcerr *err)
+{
+	struct msglog_batch *b = &c->batch;
+	size_t i;
+	int n;
+
+	n = msglog_read(c->chan, c->cursor, READ_MSGS, READ_BYTES, b, err);
+	if (n <= 0)
+		return n;
+	for (i = 0; i < b->n; i++) {
+		if (strbuf_add(&c->out, b->buf.buf + b->msgs[i].off,
+			       b->msgs[i].len) ||
+		    strbuf_addch(&c->out, '\n'))
+			return lcerr_set(err, -ENOMEM, "out of memory");
+	}
+	c->cursor = b->msgs[b->n - 1].id;
+	if (b->buf.alloc > KEEP_BYTES || b->scratch.alloc > 2 * KEEP_BYTES)
+		msglog_batch_release(b);
+	return n;
+}
+
+static void publish(struct conn *c, const char *data, size_t len)
+{
+	struct lcerr err = LCERR_INIT;
+	int rc;
+
+	if (!c->may_publish) {
+		queue_error(c, "missing or wrong token");
+		return;
+	}
+	rc = msglog_append(c->chan, data, len, NULL, 0, NULL, NULL, &err);
+	if (rc < 0)
+		queue_error(c, err.msg[0] ? err.msg : strerror(-rc));
+}
+
+static void too_big(struct conn *c)
+{
+	char reason[96];
+
+	snprintf(reason, sizeof(reason),
+		 "message is larger than the limit of %zu bytes", c->max_data);
+	queue_error(c, reason);
+}
+
+/*
+ * Read what stdin has and publish every complete line.  A line longer
+ * than max_data is answered at once and the rest of it is skipped as it
+ * arrives, so at most max_data bytes of a frame are ever held.
+ */
+static void read_input(struct conn *c)
+{
+	char chunk[IN_CHUNK];
+	ssize_t n;
+	char *p, *end;
+
+	n = read(0, chunk, sizeof(chunk));
+	if (n < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return;
+		c->in_eof = 1;
+		return;
+	}
+	if (n == 0) {
+		c->in_eof = 1;
+		return;
+	}
+	for (p = chunk, end = chunk + n; p < end;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = (size_t)((nl ? nl : end) - p);
+
+		if (c->discarding) {
+			;
+		} else if (len > c->max_data - c->line.len) {
+			c->discarding = 1;
+			shrink(&c->line);
+			too_big(c);
+		} else if (strbuf_add(&c->line, p, len)) {
+			c->discarding = 1;
+			shrink(&c->line);
+			queue_error(c, "out of memory");
+		}
+		if (!nl)
+			break;
+		if (!c->discarding)
+			publish(c, c->line.buf, c->line.len);
+		c->discarding = 0;
+		shrink(&c->line);
+		p = nl + 1;
+	}
+}
+
+/*
+ * The channel from the request path: /ws is "chat", /ws/{ch} is {ch}.
+ * REQUEST_URI is the raw path (websocketd's PATH_INFO is already decoded
+ * once, and decoding it again would turn %2541 into "A"), so it is
+ * decoded here exactly once; PATH_INFO is the fallback.
+ */
+static int channel_from_env(char *name, size_t size)
+{
+	const char *uri = getenv("REQUEST_URI");
+	const char *path = uri;
+	size_t len;
+	int decode = 1;
+
+	if (!path || !*path) {
+		path = getenv("PATH_INFO");
+		decode = 0;
+	}
+	if (!path)
+		return -EINVAL;
+	len = strcspn(path, "?#");
+	if (len == 3 && !memcmp(path, "/ws", 3)) {
+		snprintf(name, size, "chat");
+		return 0;
+	}
+	if (len <= 4 || memcmp(path, "/ws/", 4))
+		return -EINVAL;
+	path += 4;
+	len -= 4;
+	if (decode) {
+		if (url_decode(path, len, name, size, 0) < 0)
+			return -EINVAL;
+	} else {
+		if (len >= size)
+			return -EINVAL;
+		memcpy(name, path, len);
+		name[len] = '\0';
+	}
+	return msglog_name_valid(name) ? 0 : -EINVAL;
+}
+
+/* Is this connection allowed to publish?  The token is wiped after. */
+static int publish_allowed(const char *qs)
+{
+	const char *want = getenv("LOGCAST_PUBLISH_TOKEN");
+	char given[TOKEN_MAX];
+	int ok;
+
+	if (!want || !*want)
+		return 1;
+	ok = query_get(qs, "token", given, sizeof(given)) == 1 &&
+	     token_check(given, want);
+	explicit_bzero(given, sizeof(given));
+	return ok;
+}
+
+static int run(struct conn *c, struct msglog_watch *w,
+	       const sigset_t *waitmask)
+{
+	struct lcerr err = LCERR_INIT;
+
+	for (;;) {
+		struct pollfd pfd[3];
+		struct timespec zero = { 0, 0 };
+		int more, rc;
+
+		if (stop_signal)
+			return 0;
+		if (!out_pending(c) && c->cursor < msglog_chan_last_id(c->chan)) {
+			rc = fill_out(c, &err);
+			if (rc < 0) {
+				queue_error(c, err.msg);
+				return -1;
+			}
+		}
+		if (out_pending(c) && flush_out(c))
+			return 0;
+		more = !out_pending(c) &&
+		       c->cursor < msglog_chan_last_id(c->chan);
+
+		/* stdin: POLLHUP is reported even with no events asked, so
+		 * a client that leaves is seen while its output is stuck */
+		pfd[0].fd = 0;
+		pfd[0].events = out_pending(c) < OUT_HIGH ? POLLIN : 0;
+		pfd[1].fd = msglog_watch_fd(w);
+		pfd[1].events = POLLIN;
+		pfd[2].fd = out_pending(c) ? 1 : -1;
+		pfd[2].events = POLLOUT;
+		pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
+		rc = ppoll(pfd, 3, more ? &zero : NULL, waitmask);
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue;
+			say("poll", strerror(errno));
+			return -1;
+		}
+		if (pfd[1].revents) {
+			struct msglog_chan *grown;
+
+			if (msglog_watch_read(w, &grown, 1, &err) < 0) {
+				say(err.msg, NULL);
+				return -1;
+			}
+		}
+		if (pfd[0].revents) {
+			read_input(c);
+			if (c->in_eof)
+				return 0;   /* every complete line was published */
+		}
+		if (pfd[2].revents & (POLLERR | POLLHUP | POLLNVAL))
+			return 0;
+	}
+}
+
+int main(void)
+{
+	struct conn c;
+	struct lcerr err = LCERR_INIT;
+	struct msglog_opts opts;
+	struct msglog *log = NULL;
+	struct msglog_watch w;
+	struct stats *st = NULL;
+	struct sigaction sa;
+	sigset_t block, waitmask;
+	char name[MSGLOG_NAME_MAX + 1];
+	const char *dir, *qs;
+	uint64_t since = 0;
+	int rc, have_since, counted = 0, watching = 0;
+
+	/* Stop signals: caught (never SA_RESTART), and blocked except
+	 * inside ppoll(); the watch's helper thread inherits the block. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &waitmask);
+	sigdelset(&waitmask, SIGINT);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGHUP);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	/* big buffers (a catch-up, a large frame) go back to the kernel
+	 * when released instead of staying in the heap of every child */
+	mallopt(M_MMAP_THRESHOLD, KEEP_BYTES);
+	mallopt(M_TRIM_THRESHOLD, KEEP_BYTES);
+
+	memset(&c, 0, sizeof(c));
+	strbuf_init(&c.line, 0);
+	strbuf_init(&c.out, 0);
+	msglog_batch_init(&c.batch);
+
+	dir = getenv("LOGCAST_DATA_DIR");
+	if (!dir || !*dir)
+		return fatal_frame("server misconfigured: LOGCAST_DATA_DIR is not set");
+	if (channel_from_env(name, sizeof(name)))
+		return fatal_frame("invalid channel name: it must match "
+				   "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$");
+	qs = getenv("QUERY_STRING");
+	rc = query_get_u64(qs, "since", 0, INT64_MAX, &since);
+	if (rc < 0)
+		return fatal_frame("since must be an integer from 0 to "
+				   "9223372036854775807");
+	have_since = rc == 1;
+	c.may_publish = publish_allowed(qs);
+
+	if (msglog_opts_from_env(&opts, &err)) {
+		say(err.msg, NULL);
+		return fatal_frame(err.msg);
+	}
+	c.max_data = opts.max_data;
+	if (msglog_open(&log, dir, &opts, &err)) {
+		say(err.msg, NULL);
+		return fatal_frame("cannot open the message log");
+	}
+	rc = msglog_chan_get(log, name, MSGLOG_CREATE, &c.chan, &err);
+	if (rc) {
+		say(err.msg, NULL);
+		fatal_frame(rc == -EBADMSG ? "the channel is damaged"
+					   : "cannot open the channel");
+		goto out;
+	}
+	/* watch first, then read the last id: no growth in between is lost */
+	rc = msglog_watch_init(&w, MSGLOG_WATCH_FUTEX, &err);
+	if (!rc) {
+		watching = 1;
+		rc = msglog_watch_add(&w, c.chan, &err);
+	}
+	if (rc) {
+		say(err.msg, NULL);
+		fatal_frame("cannot watch the channel");
+		goto out;
+	}
+	c.cursor = have_since ? since : msglog_chan_last_id(c.chan);
+
+	if (stats_open(&st, dir, &err))
+		say(err.msg, NULL);   /* counting is best effort */
+	stats_add(st, STATS_WS_CONNECTIONS, 1);
+	counted = 1;
+
+	if (fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK) < 0) {
+		say("stdout", strerror(errno));
+		goto out;
+	}
+	if (run(&c, &w, &waitmask) < 0) {
+		/* a read error: say so if the client still listens */
+		fcntl(1, F_SETFL, fcntl(1, F_GETFL) & ~O_NONBLOCK);
+		if (!c.out_dead)
+			(void)write_all(1, c.out.buf + c.out_pos, out_pending(&c));
+	}
+out:
+	if (counted)
+		stats_add(st, STATS_WS_CONNECTIONS, -1);
+	stats_close(st);
+	if (watching)
+		msglog_watch_release(&w);
+	msglog_chan_put(c.chan);
+	msglog_close(log);
+	msglog_batch_release(&c.batch);
+	strbuf_release(&c.line);
+	strbuf_release(&c.out);
+	return 0;
+}
