@@ -84,10 +84,10 @@ int main(void)
 	ok(minifies(deep, deep), "nesting of %d accepted", JSON_MAX_DEPTH);
 	memmove(deep + 1, deep, 2 * JSON_MAX_DEPTH + 1);
 	deep[0] = '[';
-	strcat(deep, "]");
+	memcpy(deep + 2 * JSON_MAX_DEPTH + 1, "]", 2);
 	ok(REJECTS(deep, "deep") || rejects(deep, strlen(deep), "deep"), "nesting of %d refused", JSON_MAX_DEPTH + 1);
 
-	strcpy(buf, " [ 1 , { \"k\" : \"v\" } ] ");
+	snprintf(buf, sizeof(buf), "%s", " [ 1 , { \"k\" : \"v\" } ] ");
 	ok(!json_minify(buf, strlen(buf), buf, &n, NULL) && n == 13 &&
 	   !memcmp(buf, "[1,{\"k\":\"v\"}]", 13), "minify in place");
 
