@@ -48,6 +48,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define LC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LC_ASAN 1
+#endif
+#endif
+#ifdef LC_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include "json.h"
 #include "msglog.h"
 #include "query.h"
@@ -61,7 +72,7 @@
 #define IN_CHUNK    8192            /* stdin bytes per read() */
 #define OUT_HIGH    (256 * 1024)    /* stop reading frames above this backlog */
 #define KEEP_BYTES  (64 * 1024)     /* give back idle buffers larger than this */
-#define TOKEN_MAX   1024
+#define LINGER_MS   20              /* see linger_exit() */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -125,7 +136,7 @@ static int add_error_line(struct strbuf *sb, const char *reason)
 }
 
 /* Before the loop: one error line, then the caller exits. */
-static int fatal_frame(const char *reason)
+static void fatal_frame(const char *reason)
 {
 	struct strbuf sb;
 
@@ -133,7 +144,6 @@ static int fatal_frame(const char *reason)
 	if (!add_error_line(&sb, reason))
 		(void)write_all(1, sb.buf, sb.len);
 	strbuf_release(&sb);
-	return 1;
 }
 
 static void shrink(struct strbuf *sb)
@@ -319,18 +329,24 @@ static int channel_from_env(char *name, size_t size)
 static int publish_allowed(const char *qs)
 {
 	const char *want = getenv("LOGCAST_PUBLISH_TOKEN");
-	char given[TOKEN_MAX];
+	size_t size;
+	char *given;
 	int ok;
 
 	if (!want || !*want)
 		return 1;
-	ok = query_get(qs, "token", given, sizeof(given)) == 1 &&
+	size = qs ? strlen(qs) + 1 : 1;   /* a decoded value is never longer */
+	given = malloc(size);
+	if (!given)
+		return 0;
+	ok = query_get(qs, "token", given, size) == 1 &&
 	     token_check(given, want);
-	explicit_bzero(given, sizeof(given));
+	explicit_bzero(given, size);
+	free(given);
 	return ok;
 }
 
-static int run(struct conn *c, struct msglog_watch *w,
+static void run(struct conn *c, struct msglog_watch *w,
 	       const sigset_t *waitmask)
 {
 	struct lcerr err = LCERR_INIT;
@@ -341,16 +357,22 @@ static int run(struct conn *c, struct msglog_watch *w,
 		int more, rc;
 
 		if (stop_signal)
-			return 0;
+			return;
 		if (!out_pending(c) && c->cursor < msglog_chan_last_id(c->chan)) {
 			rc = fill_out(c, &err);
 			if (rc < 0) {
+				/* a damaged log: no gapless stream is possible;
+				 * say why (if stdout takes it now) and stop */
+				say(err.msg, NULL);
+				c->out_pos = 0;
+				strbuf_reset(&c->out);
 				queue_error(c, err.msg);
-				return -1;
+				flush_out(c);
+				return;
 			}
 		}
 		if (out_pending(c) && flush_out(c))
-			return 0;
+			return;
 		more = !out_pending(c) &&
 		       c->cursor < msglog_chan_last_id(c->chan);
 
@@ -368,24 +390,44 @@ static int run(struct conn *c, struct msglog_watch *w,
 			if (errno == EINTR)
 				continue;
 			say("poll", strerror(errno));
-			return -1;
+			return;
 		}
 		if (pfd[1].revents) {
 			struct msglog_chan *grown;
 
 			if (msglog_watch_read(w, &grown, 1, &err) < 0) {
 				say(err.msg, NULL);
-				return -1;
+				return;
 			}
 		}
 		if (pfd[0].revents) {
 			read_input(c);
 			if (c->in_eof)
-				return 0;   /* every complete line was published */
+				return;   /* every complete line was published */
 		}
 		if (pfd[2].revents & (POLLERR | POLLHUP | POLLNVAL))
-			return 0;
+			return;
 	}
+}
+
+/*
+ * websocketd 0.4.1 reaps a child and closes its ends of the stdout and
+ * stderr pipes while its reader goroutines may still be in read(); they
+ * then log "Unexpected error while reading STDOUT ... file already closed"
+ * at ERROR level, with the request URL (and its ?token=) in the line.
+ * Closing both pipes first and exiting a moment later lets the readers see
+ * a plain EOF instead, which websocketd logs at debug level only.
+ */
+static void linger_exit(void)
+{
+	struct timespec t = { 0, LINGER_MS * 1000000L };
+
+#ifdef LC_ASAN
+	__lsan_do_leak_check();   /* now, while stderr is still there */
+#endif
+	close(1);
+	close(2);
+	nanosleep(&t, NULL);   /* the stop signals are blocked here */
 }
 
 int main(void)
@@ -433,27 +475,35 @@ int main(void)
 	msglog_batch_init(&c.batch);
 
 	dir = getenv("LOGCAST_DATA_DIR");
-	if (!dir || !*dir)
-		return fatal_frame("server misconfigured: LOGCAST_DATA_DIR is not set");
-	if (channel_from_env(name, sizeof(name)))
-		return fatal_frame("invalid channel name: it must match "
-				   "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$");
+	if (!dir || !*dir) {
+		fatal_frame("server misconfigured: LOGCAST_DATA_DIR is not set");
+		goto out;
+	}
+	if (channel_from_env(name, sizeof(name))) {
+		fatal_frame("invalid channel name: it must match "
+			    "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$");
+		goto out;
+	}
 	qs = getenv("QUERY_STRING");
 	rc = query_get_u64(qs, "since", 0, INT64_MAX, &since);
-	if (rc < 0)
-		return fatal_frame("since must be an integer from 0 to "
-				   "9223372036854775807");
+	if (rc < 0) {
+		fatal_frame("since must be an integer from 0 to "
+			    "9223372036854775807");
+		goto out;
+	}
 	have_since = rc == 1;
 	c.may_publish = publish_allowed(qs);
 
 	if (msglog_opts_from_env(&opts, &err)) {
 		say(err.msg, NULL);
-		return fatal_frame(err.msg);
+		fatal_frame(err.msg);
+		goto out;
 	}
 	c.max_data = opts.max_data;
 	if (msglog_open(&log, dir, &opts, &err)) {
 		say(err.msg, NULL);
-		return fatal_frame("cannot open the message log");
+		fatal_frame("cannot open the message log");
+		goto out;
 	}
 	rc = msglog_chan_get(log, name, MSGLOG_CREATE, &c.chan, &err);
 	if (rc) {
@@ -484,12 +534,7 @@ int main(void)
 		say("stdout", strerror(errno));
 		goto out;
 	}
-	if (run(&c, &w, &waitmask) < 0) {
-		/* a read error: say so if the client still listens */
-		fcntl(1, F_SETFL, fcntl(1, F_GETFL) & ~O_NONBLOCK);
-		if (!c.out_dead)
-			(void)write_all(1, c.out.buf + c.out_pos, out_pending(&c));
-	}
+	run(&c, &w, &waitmask);
 out:
 	if (counted)
 		stats_add(st, STATS_WS_CONNECTIONS, -1);
@@ -501,5 +546,6 @@ out:
 	msglog_batch_release(&c.batch);
 	strbuf_release(&c.line);
 	strbuf_release(&c.out);
+	linger_exit();
 	return 0;
 }
