@@ -101,6 +101,24 @@ test_expect_success STACK,WSCLIENT 'many sessions later, the token is in no log 
 	test_line_count = 0 leaks
 '
 
+test_expect_success STACK,WSCLIENT 'nor when websocketd refuses a socket (429)' '
+	LOGCAST_WS_MAXFORKS=1 &&
+	export LOGCAST_WS_MAXFORKS &&
+	stack_start &&
+	ws_client_bg --hold --ready ready.$test_count --timeout-ms 30000 \
+		"$WSBASE/ws/locked?token=$TOKEN" >/dev/null 2>&1 &&
+	pid=$! &&
+	test_when_finished "kill $pid 2>/dev/null; wait $pid 2>/dev/null; true" &&
+	test_wait_until 10 "test -f ready.$test_count && test \$(ws_child_count) = 1" &&
+	test_expect_code 3 ws_client --expect 1 "$WSBASE/ws/locked?token=$TOKEN" 2>err &&
+	test_grep "http 429" err &&
+	kill $pid &&
+	ws_wait_gone 10 &&
+	stack_stop &&
+	! grep -r -l -a -F -e "$TOKEN" "$TRASH_DIRECTORY/log" "$TRASH_DIRECTORY/run.log" >leaks &&
+	test_line_count = 0 leaks
+'
+
 test_expect_success STACK 'the children logged nothing (no error, no sanitizer report)' '
 	ws_check_log
 '
