@@ -103,6 +103,11 @@ fds=$(ulimit -n)
 [ "$fds" -gt 65535 ] && fds=65535      # a 16-bit setting in lighttpd
 export LOGCAST_MAX_FDS=${LOGCAST_MAX_FDS:-$fds}
 
+port_busy() { (exec 3<>"/dev/tcp/$LOGCAST_BIND/$1") 2>/dev/null; }
+port_busy "$PORT" && die "port $PORT is already in use (set PORT=...)"
+port_busy "$LOGCAST_WS_PORT" &&
+	die "port $LOGCAST_WS_PORT (websocketd, PORT+1) is already in use"
+
 conf="$ROOT/lighttpd.conf"
 lighttpd -tt -f "$conf" >"$LOGCAST_RUN_DIR/lighttpd-check.log" 2>&1 ||
 	die "lighttpd refuses $conf: $(cat "$LOGCAST_RUN_DIR/lighttpd-check.log")"
@@ -129,7 +134,8 @@ for ((n = 0; n < 100; n++)); do
 		die "lighttpd exited; see $LOGCAST_LOG_DIR/lighttpd-error.log"
 	sleep 0.1
 done
-curl -s -o /dev/null "$url" || die "lighttpd does not answer on $url"
+curl -s -o /dev/null "$url" && kill -0 "${pids[0]}" 2>/dev/null ||
+	die "lighttpd does not answer on $url"
 for ((n = 0; n < 100; n++)); do
 	[ "$(curl -s -o /dev/null -w '%{http_code}' "${url}api/health")" = 200 ] && break
 	sleep 0.1

@@ -88,9 +88,10 @@ export LOGCAST_DATA_DIR="$TRASH_DIRECTORY/var"
 export LOGCAST_RUN_DIR="$RUN_DIR"
 cd "$TRASH_DIRECTORY" || exit 1
 
-# Ports: 10 per script, derived from its number, so scripts can run in
-# parallel without colliding.  test_set_port VAR assigns the next one.
-test_port_next=$((20000 + (10#$TEST_NUMBER % 1000) * 10))
+# Ports: derived from the script's number (10000 + 2 x number), so
+# scripts can run in parallel without colliding as long as their numbers
+# are at least 5 apart (10 ports each).  test_set_port VAR assigns the next.
+test_port_next=$((10000 + 10#$TEST_NUMBER * 2))
 test_set_port() {
 	eval "$1=$test_port_next"
 	export "$1"

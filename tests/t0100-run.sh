@@ -1,0 +1,66 @@
+#!/bin/bash
+test_description='make run: starts the stack, reports where, and stops everything it started'
+. "$(dirname "$0")/test-lib.sh"
+
+test_set_port PORT
+test_set_port WS
+export PORT LOGCAST_WS_PORT=$WS
+export LOGCAST_RUN_DIR="$RUN_DIR/run"
+
+started_ok() {
+	grep -q "running at http://127.0.0.1:$PORT/" run.log &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$PORT/api/health")" = 200 &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$PORT/")" = 200
+}
+
+# the stack's processes (by name) whose environment names this test's
+# run directory
+ours() {
+	: >ours
+	for pid in $(pgrep -x "lighttpd|websocketd|logcast-api|logcast-ws|logcast-dispatch|make|run.sh")
+	do
+		tr "\0" "\n" <"/proc/$pid/environ" 2>/dev/null |
+			grep -qx "LOGCAST_RUN_DIR=$LOGCAST_RUN_DIR" && echo "$pid" >>ours
+	done
+	return 0
+}
+
+test_expect_success LIGHTTPD 'make run serves the page and the API, then SIGTERM to make stops all' '
+	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
+	make_pid=$! &&
+	test_wait_until 60 started_ok &&
+	ours && test -s ours &&
+	kill -TERM $make_pid &&
+	test_wait_until 15 "! kill -0 $make_pid" &&
+	test_wait_until 10 "ours; ! test -s ours"
+'
+
+test_expect_success LIGHTTPD 'SIGTERM to its process group stops all' '
+	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
+	make_pid=$! &&
+	test_wait_until 60 started_ok &&
+	kill -TERM -- -$make_pid &&
+	test_wait_until 15 "! kill -0 $make_pid" &&
+	test_wait_until 10 "ours; ! test -s ours"
+'
+
+test_expect_success LIGHTTPD 'Ctrl-C (SIGINT to the process group) stops all' '
+	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
+	make_pid=$! &&
+	test_wait_until 60 started_ok &&
+	kill -INT -- -$make_pid &&
+	test_wait_until 15 "! kill -0 $make_pid" &&
+	test_wait_until 10 "ours; ! test -s ours"
+'
+
+test_expect_success LIGHTTPD 'a busy port is reported, not ignored' '
+	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
+	make_pid=$! &&
+	test_wait_until 60 started_ok &&
+	(cd "$TOP" && make -s run) >second.log 2>&1;
+	grep "port $PORT is already in use" second.log &&
+	kill -TERM -- -$make_pid &&
+	test_wait_until 15 "! kill -0 $make_pid"
+'
+
+test_done
