@@ -21,6 +21,12 @@
  * subscription like for every other subscriber.  An invalid channel or
  * `since` is one error line and the end.
  *
+ * websocketd hands us lines, not frames: a frame holding newlines arrives
+ * as several lines and each is judged alone.  Pretty-printed JSON is thus
+ * refused (one error per line), but a frame "1\n2" would be two publishes;
+ * nothing down here can tell it from two frames.  (A binary frame comes
+ * with no newline at all and runs into the next frame.)
+ *
  * Per-connection cost is what matters (thousands of these run at once),
  * so this process keeps no inotify instance (the futex watch of watch.h
  * wakes it: one eventfd and a helper thread on a 64 KiB stack), no big
