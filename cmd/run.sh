@@ -118,13 +118,16 @@ setsid lighttpd -D -f "$conf" </dev/null &
 pids+=($!)
 
 # websocketd: one logcast-ws per WebSocket, loopback only (lighttpd
-# proxies /ws to it).  --loglevel=error keeps ?token= out of its log;
-# --maxforks turns an overload into a clean HTTP 429.
+# proxies /ws to it).  --maxforks turns an overload into a clean HTTP 429.
+# Even at --loglevel=error websocketd logs the URL of a socket it refuses,
+# so ?token= values are redacted on the way to its log file.
 passenv=PATH
 for v in $config_vars; do passenv="$passenv,$v"; done
 setsid websocketd --address=127.0.0.1 --port="$LOGCAST_WS_PORT" \
 	--loglevel=error --maxforks="$LOGCAST_WS_MAXFORKS" --passenv="$passenv" \
-	"$LOGCAST_BUILD/logcast-ws" </dev/null >>"$LOGCAST_LOG_DIR/websocketd.log" 2>&1 &
+	"$LOGCAST_BUILD/logcast-ws" </dev/null \
+	> >(sed -u -E 's/([?&]token=)[^&'"'"' ]*/\1[redacted]/g' \
+		>>"$LOGCAST_LOG_DIR/websocketd.log") 2>&1 &
 pids+=($!)
 
 url="http://$LOGCAST_BIND:$PORT/"
