@@ -291,12 +291,12 @@ static int print_stats(const char *name, void *ctx)
 	}
 	msglog_chan_stats(c, &st);
 	printf("%s first=%llu last=%llu written=%llu segments=%llu bytes=%llu "
-	       "segment_records=%u\n", name,
+	       "segment_records=%u waiters=%u watchers=%u\n", name,
 	       (unsigned long long)st.range.first_id,
 	       (unsigned long long)st.range.last_id,
 	       (unsigned long long)st.written_id,
 	       (unsigned long long)st.segments, (unsigned long long)st.bytes,
-	       st.seg_records);
+	       st.seg_records, st.futex_waiters, st.inotify_watchers);
 	msglog_chan_put(c);
 	return 0;
 }

@@ -318,6 +318,8 @@ int msglog_chan_stats(struct msglog_chan *c, struct msglog_stats *st)
 	st->written_id = atomic_load(&h->written_id);
 	st->seg_records = h->seg_records;
 	st->bytes = h->bytes;
+	st->futex_waiters = atomic_load(&h->futex_waiters);
+	st->inotify_watchers = atomic_load(&h->inotify_watchers);
 	first = atomic_load(&h->first_id);
 	st->segments = h->tail_base >= seg_base_of(first ? first : 1, h->seg_records)
 		? (h->tail_base - seg_base_of(first ? first : 1, h->seg_records)) /

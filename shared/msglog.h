@@ -202,6 +202,8 @@ struct msglog_stats {
 	uint64_t segments;
 	uint64_t bytes;
 	uint32_t seg_records;
+	uint32_t futex_waiters;     /* processes that may sleep on the futex */
+	uint32_t inotify_watchers;  /* inotify watches on the channel */
 };
 int msglog_chan_stats(struct msglog_chan *c, struct msglog_stats *st);
 
