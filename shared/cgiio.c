@@ -175,6 +175,15 @@ static int cgi_sse(struct api *api, struct api_wait *w)
 	return 1;   /* a stream only ends when the client goes */
 }
 
+void cgiio_transport(struct http_io *io)
+{
+	io->param = cgi_param;
+	io->read = cgi_read;
+	io->write = cgi_write;
+	io->flush = cgi_flush;
+	io->ctx = NULL;
+}
+
 int cgiio_serve(struct api *api)
 {
 	struct http_io io = { cgi_param, cgi_read, cgi_write, cgi_flush, NULL };

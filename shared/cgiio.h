@@ -22,4 +22,11 @@
  */
 int cgiio_serve(struct api *api);
 
+/*
+ * Fill `io` with this transport's callbacks (parameters from the
+ * environment, body on stdin, response on stdout), for CGI programs with
+ * handlers of their own (the webhooks API, the demo receiver).
+ */
+void cgiio_transport(struct http_io *io);
+
 #endif
