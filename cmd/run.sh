@@ -108,6 +108,46 @@ port_busy "$PORT" && die "port $PORT is already in use (set PORT=...)"
 port_busy "$LOGCAST_WS_PORT" &&
 	die "port $LOGCAST_WS_PORT (websocketd, PORT+1) is already in use"
 
+# ---------------------------------------------------------------------
+# Webhooks (1 of 2): what the webhook programs read.  lighttpd.conf passes
+# LOGCAST_WEBHOOK_ALLOW and LOGCAST_RECEIVER_SECRET to its CGI programs,
+# so both are exported even when empty; logcast-dispatch reads them and
+# LOGCAST_WEBHOOK_SCHEDULE / LOGCAST_WEBHOOK_TIMEOUT from our environment.
+#   LOGCAST_WEBHOOK_DEMO=0     skip the demo receiver (default 1)
+#   LOGCAST_RECEIVER_SECRET    the demo receiver's whsec_ secret: by default
+#                              made once per data directory and kept in
+#                              $LOGCAST_DATA_DIR/webhooks/demo-secret (0600)
+# The demo receiver is this server's /hooks/receiver, on loopback, which
+# the dispatcher refuses by default; exactly its address and port
+# (127.0.0.1:$PORT) is added to LOGCAST_WEBHOOK_ALLOW, not the rest of
+# loopback.
+: "${LOGCAST_WEBHOOK_DEMO:=1}"
+case "$LOGCAST_BIND" in
+0.0.0.0 | '') demo_host=127.0.0.1 ;;
+:: | '[::]') demo_host='[::1]' ;;
+*:*) demo_host="[$LOGCAST_BIND]" ;;
+*) demo_host=$LOGCAST_BIND ;;
+esac
+demo_url="http://$demo_host:$PORT/hooks/receiver"
+if [ "$LOGCAST_WEBHOOK_DEMO" != 0 ]; then
+	if [ -z "${LOGCAST_RECEIVER_SECRET-}" ]; then
+		secret_file="$LOGCAST_DATA_DIR/webhooks/demo-secret"
+		if [ ! -s "$secret_file" ]; then
+			(umask 077 && mkdir -p "$LOGCAST_DATA_DIR/webhooks" &&
+				printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64 -w 0)" \
+					>"$secret_file.tmp" && mv "$secret_file.tmp" "$secret_file") ||
+				die "cannot write $secret_file"
+		fi
+		LOGCAST_RECEIVER_SECRET=$(cat "$secret_file")
+	fi
+	LOGCAST_WEBHOOK_ALLOW="${LOGCAST_WEBHOOK_ALLOW:+$LOGCAST_WEBHOOK_ALLOW,}$demo_host:$PORT"
+fi
+export LOGCAST_RECEIVER_SECRET="${LOGCAST_RECEIVER_SECRET-}" \
+	LOGCAST_WEBHOOK_ALLOW="${LOGCAST_WEBHOOK_ALLOW-}" \
+	LOGCAST_WEBHOOK_SCHEDULE="${LOGCAST_WEBHOOK_SCHEDULE-}" \
+	LOGCAST_WEBHOOK_TIMEOUT="${LOGCAST_WEBHOOK_TIMEOUT-}"
+# ------------------------------------------------------ end Webhooks (1)
+
 conf="$ROOT/lighttpd.conf"
 lighttpd -tt -f "$conf" >"$LOGCAST_RUN_DIR/lighttpd-check.log" 2>&1 ||
 	die "lighttpd refuses $conf: $(cat "$LOGCAST_RUN_DIR/lighttpd-check.log")"
@@ -145,6 +185,34 @@ for ((n = 0; n < 100; n++)); do
 done
 [ "$(curl -s -o /dev/null -w '%{http_code}' "${url}api/health")" = 200 ] ||
 	die "the API does not answer on ${url}api/health; see $LOGCAST_LOG_DIR/lighttpd-error.log"
+
+# ---------------------------------------------------------------------
+# Webhooks (2 of 2): the dispatcher, woken by the log (stopped like the
+# others), and the demo receiver's registration for channels chat and
+# orders - through the API, once per data directory and URL.  The admin
+# token goes to curl in a 0600 file, never on a command line.
+setsid "$LOGCAST_BUILD/logcast-dispatch" --watch </dev/null \
+	>>"$LOGCAST_LOG_DIR/dispatch.log" 2>&1 &
+pids+=($!)
+if [ "$LOGCAST_WEBHOOK_DEMO" != 0 ]; then
+	curl_auth="$LOGCAST_RUN_DIR/webhooks-curl.cfg"
+	(umask 077 && : >"$curl_auth") || die "cannot write $curl_auth"
+	[ -n "$LOGCAST_ADMIN_TOKEN" ] &&
+		printf 'header = "Authorization: Bearer %s"\n' "$LOGCAST_ADMIN_TOKEN" >"$curl_auth"
+	if ! curl -s -K "$curl_auth" "${url}api/webhooks" |
+		grep -qF "\"url\":\"$demo_url\""; then
+		code=$(printf '{"url":"%s","channels":["chat","orders"],"secret":"%s"}' \
+			"$demo_url" "$LOGCAST_RECEIVER_SECRET" |
+			curl -s -o /dev/null -w '%{http_code}' -K "$curl_auth" \
+				-H 'Content-Type: application/json' --data-binary @- \
+				"${url}api/webhooks")
+		[ "$code" = 201 ] ||
+			say "could not register the demo webhook receiver (HTTP $code)"
+	fi
+	rm -f "$curl_auth"
+	say "webhooks: channels chat and orders are delivered to $demo_url"
+fi
+# ------------------------------------------------------ end Webhooks (2)
 
 say "running at $url (API in $LOGCAST_MODE mode, data in $LOGCAST_DATA_DIR)"
 [ -z "$LOGCAST_PUBLISH_TOKEN" ] &&
