@@ -57,10 +57,12 @@ CGI_PROGS  := $(patsubst cgi/%.c,$(B)/cgi/%,$(wildcard cgi/*.c))
 PROGS      := $(CMD_PROGS) $(FCGI_PROGS) $(CGI_PROGS)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNITS      := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+# benchmark programs that use the library (bench/run.sh builds the others)
+BENCH_PROGS := $(B)/bench/logbench
 PROG_LIBS   = -Wl,--as-needed $(PKG_LIBS) -lfcgi
 
 .PHONY: all run check test bench install uninstall clean deps-build FORCE
-all: $(PROGS) $(UNITS)
+all: $(PROGS) $(UNITS) $(BENCH_PROGS)
 
 # Rebuild everything when the flags change (like git's GIT-CFLAGS).
 $(B)/.flags: FORCE
@@ -85,6 +87,9 @@ $(B)/%: $(B)/fcgi/%.o $(LIBSHARED)
 $(B)/cgi/%: $(B)/cgi/%.o $(LIBSHARED)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROG_LIBS)
 
+$(B)/bench/%: $(B)/bench/%.o $(LIBSHARED)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROG_LIBS)
+
 $(B)/tests/%: $(B)/tests/unit/%.o $(LIBSHARED)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROG_LIBS)
@@ -95,7 +100,7 @@ run: deps-run all
 check test: deps-check all
 	@tests/run-tests.sh
 
-bench: deps-bench all
+bench: deps-bench all $(BENCH_PROGS)
 	@bench/run.sh
 
 deps-%:

@@ -87,7 +87,16 @@ static int json_string(struct json_ctx *c)
 
 	c->i++; /* opening quote */
 	while (c->i < c->len) {
-		unsigned char ch = c->in[c->i];
+		unsigned char ch;
+
+		/* the common case: plain ASCII, nothing to look at */
+		while (c->i < c->len && c->in[c->i] >= 0x20 &&
+		       c->in[c->i] < 0x80 && c->in[c->i] != '"' &&
+		       c->in[c->i] != '\\')
+			c->i++;
+		if (c->i == c->len)
+			break;
+		ch = c->in[c->i];
 
 		if (ch == '"') {
 			c->i++;

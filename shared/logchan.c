@@ -59,7 +59,7 @@ static void chan_free(struct msglog_chan *c)
 static int head_valid(const struct loghead *h)
 {
 	return !memcmp(h->magic, HEAD_MAGIC, 8) && h->version == HEAD_VERSION &&
-	       h->seg_records >= 4 && h->seg_records <= (1u << 20);
+	       h->seg_records >= 4 && h->seg_records <= SEG_RECORDS_MAX;
 }
 
 /* Write a fresh head template (no boot id, so the first opener runs
@@ -388,9 +388,84 @@ void head_unlock(struct msglog_chan *c, int which)
 static void segfd_unref(struct segfd *s)
 {
 	if (s && --s->refs == 0) {
+		if (s->idx)
+			munmap((void *)s->idx, s->idx_len);
 		close(s->fd);
 		free(s);
 	}
+}
+
+/* A segfd for an open descriptor, with its index mapped (best effort:
+ * without the mapping the index goes through pread/pwrite). */
+static struct segfd *segfd_new(int fd, uint64_t base, uint32_t S)
+{
+	struct segfd *s = calloc(1, sizeof(*s));
+	int prot = PROT_READ;
+	void *map;
+
+	if (!s)
+		return NULL;
+	s->fd = fd;
+	s->base = base;
+	s->writable = (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
+	if (s->writable)
+		prot |= PROT_WRITE;
+	s->idx_len = SEG_HDR_SIZE + (size_t)S * 8;
+	map = mmap(NULL, s->idx_len, prot, MAP_SHARED, fd, 0);
+	if (map != MAP_FAILED)
+		s->idx = map;
+	return s;
+}
+
+int segfd_index_get(const struct segfd *s, uint32_t slot, uint64_t *off)
+{
+	if (s->idx) {
+		*off = atomic_load_explicit(&s->idx[SEG_HDR_SIZE / 8 + slot],
+					    memory_order_acquire);
+		return 0;
+	}
+	return seg_index_get(s->fd, slot, off);
+}
+
+int segfd_index_set(struct segfd *s, uint32_t slot, uint64_t off)
+{
+	if (s->idx && s->writable) {
+		atomic_store_explicit(&s->idx[SEG_HDR_SIZE / 8 + slot], off,
+				      memory_order_release);
+		return 0;
+	}
+	return seg_index_set(s->fd, slot, off);
+}
+
+/* Under seg_mu: the cached descriptor for `base`, moved to the front of
+ * the older-segment list; descriptors of segments retention dropped are
+ * let go so their disk space is freed. */
+static struct segfd *seg_cache_find(struct msglog_chan *c, uint64_t base)
+{
+	uint64_t first = atomic_load(&c->head->first_id);
+	struct segfd *hit = NULL;
+	int i, j;
+
+	if (c->tail && c->tail->base == base)
+		return c->tail;
+	for (i = j = 0; i < SEG_CACHE; i++) {
+		struct segfd *s = c->older[i];
+
+		c->older[i] = NULL;
+		if (!s)
+			continue;
+		if (s->base == base)
+			hit = s;
+		else if (s->base + c->head->seg_records <= first)
+			segfd_unref(s);
+		else
+			c->older[j++] = s;
+	}
+	if (hit) {
+		memmove(c->older + 1, c->older, (SEG_CACHE - 1) * sizeof(*c->older));
+		c->older[0] = hit;
+	}
+	return hit;
 }
 
 int chan_seg_get(struct msglog_chan *c, uint64_t base, struct segfd **out,
@@ -400,8 +475,7 @@ int chan_seg_get(struct msglog_chan *c, uint64_t base, struct segfd **out,
 	int fd;
 
 	pthread_mutex_lock(&c->seg_mu);
-	s = c->tail && c->tail->base == base ? c->tail :
-	    c->older && c->older->base == base ? c->older : NULL;
+	s = seg_cache_find(c, base);
 	if (s) {
 		s->refs++;
 		pthread_mutex_unlock(&c->seg_mu);
@@ -419,21 +493,20 @@ int chan_seg_get(struct msglog_chan *c, uint64_t base, struct segfd **out,
 		return lcerr_sys(err, fd, "channel '%s': cannot open segment %llu",
 				 c->name, (unsigned long long)base);
 	}
-	s = calloc(1, sizeof(*s));
+	s = segfd_new(fd, base, c->head->seg_records);
 	if (!s) {
 		close(fd);
 		return lcerr_set(err, -ENOMEM, "out of memory");
 	}
-	s->fd = fd;
-	s->base = base;
 	s->refs = 2;    /* the cache's and the caller's */
 	pthread_mutex_lock(&c->seg_mu);
 	if (base >= c->head->tail_base) {
 		segfd_unref(c->tail);
 		c->tail = s;
 	} else {
-		segfd_unref(c->older);
-		c->older = s;
+		segfd_unref(c->older[SEG_CACHE - 1]);
+		memmove(c->older + 1, c->older, (SEG_CACHE - 1) * sizeof(*c->older));
+		c->older[0] = s;
 	}
 	pthread_mutex_unlock(&c->seg_mu);
 	*out = s;
@@ -449,24 +522,27 @@ void chan_seg_put(struct msglog_chan *c, struct segfd *s)
 
 void chan_seg_forget(struct msglog_chan *c)
 {
+	int i;
+
 	pthread_mutex_lock(&c->seg_mu);
 	segfd_unref(c->tail);
-	segfd_unref(c->older);
-	c->tail = c->older = NULL;
+	c->tail = NULL;
+	for (i = 0; i < SEG_CACHE; i++) {
+		segfd_unref(c->older[i]);
+		c->older[i] = NULL;
+	}
 	pthread_mutex_unlock(&c->seg_mu);
 }
 
 /* Install a freshly created tail segment descriptor in the cache. */
 int chan_seg_install(struct msglog_chan *c, int fd, uint64_t base)
 {
-	struct segfd *s = calloc(1, sizeof(*s));
+	struct segfd *s = segfd_new(fd, base, c->head->seg_records);
 
 	if (!s) {
 		close(fd);
 		return -ENOMEM;
 	}
-	s->fd = fd;
-	s->base = base;
 	s->refs = 1;
 	pthread_mutex_lock(&c->seg_mu);
 	segfd_unref(c->tail);

@@ -315,7 +315,7 @@ int log_recover(struct msglog_chan *c, struct lcerr *err)
 	const struct msglog_opts *o = chan_opts(c);
 	int trusted = !memcmp(h->magic, HEAD_MAGIC, 8) &&
 		      h->version == HEAD_VERSION &&
-		      h->seg_records >= 4 && h->seg_records <= (1u << 20);
+		      h->seg_records >= 4 && h->seg_records <= SEG_RECORDS_MAX;
 	int same_boot = trusted && !strncmp(h->boot_id, boot_id_get(),
 					    sizeof(h->boot_id));
 	uint32_t S = trusted ? h->seg_records : 0;
@@ -418,10 +418,12 @@ int log_recover(struct msglog_chan *c, struct lcerr *err)
 		/* the processes that counted themselves are gone */
 		atomic_store(&h->futex_waiters, 0);
 		atomic_store(&h->inotify_watchers, 0);
+		atomic_store(&h->writers, 0);
 	}
 	h->seg_records = S;
 	h->tail_base = tail;
 	h->tail_off = r.end;
+	h->idx_alloc = 0;       /* unknown: allocate before the next use */
 	h->bytes = bytes;
 	atomic_store(&h->first_id, bases[0]);
 	atomic_store(&h->written_id, last);

@@ -45,6 +45,8 @@ struct loghead {
 	_Atomic uint32_t wake_seq;     /* futex word: bumped when durable grows */
 	_Atomic uint32_t futex_waiters;   /* processes that may sleep on it */
 	_Atomic uint32_t inotify_watchers; /* inotify watches on this file */
+	_Atomic uint32_t writers;      /* appends between start and write */
+	uint32_t idx_alloc;            /* tail index slots known allocated */
 	uint64_t created_ms;
 	char pad0[64];
 	uint64_t bell;                 /* pwrite()n to make inotify fire */
@@ -53,12 +55,24 @@ struct loghead {
 #define HEAD_BELL_OFF  ((off_t)__builtin_offsetof(struct loghead, bell))
 
 
-/* An open segment file, shared by the threads of one process. */
+#define SEG_CACHE 8   /* older segments kept open per channel */
+
+/* An open segment file, shared by the threads of one process.  Its
+ * index is mapped shared, so appending writes a slot with a store and
+ * reading one is a load: no system call either way (fdatasync covers
+ * pages dirtied through the mapping). */
 struct segfd {
 	int fd;
 	uint64_t base;
-	int refs;        /* under chan->seg_mu; the cache holds one */
+	int refs;                  /* under chan->seg_mu; the cache holds one */
+	_Atomic uint64_t *idx;     /* the mapped header and index (or NULL) */
+	size_t idx_len;
+	int writable;              /* opened and mapped read-write */
 };
+
+/* Read / write index slot `slot` of an open segment.  0 or negative. */
+int segfd_index_get(const struct segfd *s, uint32_t slot, uint64_t *off);
+int segfd_index_set(struct segfd *s, uint32_t slot, uint64_t off);
 
 struct msglog_chan {
 	struct msglog *log;
@@ -73,7 +87,7 @@ struct msglog_chan {
 	pthread_mutex_t sync_mu;        /* threads of this process, sync lock */
 	pthread_mutex_t seg_mu;         /* cached segment files */
 	struct segfd *tail;             /* cached tail segment (or NULL) */
-	struct segfd *older;            /* one cached older segment */
+	struct segfd *older[SEG_CACHE]; /* cached older segments, MRU first */
 	struct idem_table *idem;        /* under append lock, opened lazily */
 };
 

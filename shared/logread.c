@@ -93,8 +93,17 @@ static int read_run(struct msglog_chan *c, struct segfd *s, uint64_t off,
 		size_t pos;
 
 		if (off < have_off || off + REC_HDR_SIZE > have_off + sc->len) {
-			/* refill the window at `off` */
+			/* refill the window at `off`: exactly the records still
+			 * wanted when the index knows where they end */
 			size_t want = READ_CHUNK;
+			uint64_t n = last - id + 1, end;
+
+			if (n > limit - b->n)
+				n = limit - b->n;
+			if (id + n - s->base < c->head->seg_records &&
+			    !segfd_index_get(s, (uint32_t)(id + n - s->base), &end) &&
+			    end > off && end - off < want)
+				want = (size_t)(end - off);
 
 			strbuf_reset(sc);
 			rc = strbuf_grow(sc, want);
@@ -183,7 +192,7 @@ int msglog_read(struct msglog_chan *c, uint64_t since, size_t limit,
 		}
 		if (rc)
 			return rc;
-		rc = seg_index_get(s->fd, (uint32_t)(id - base), &off);
+		rc = segfd_index_get(s, (uint32_t)(id - base), &off);
 		if (!rc && off < seg_data_start(S))
 			rc = lcerr_set(err, -EBADMSG,
 				"channel '%s': no index entry for message %llu",

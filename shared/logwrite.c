@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,33 +22,68 @@
 #include "json.h"
 #include "loghead.h"
 #include "segment.h"
+#include "watch.h"
 
 /* ------------------------------------------------------------------ */
 /* appending                                                          */
 
 /* Sync the tail up to the latest written id unless someone already did:
  * group commit for fsync=batch.  0 or negative. */
-int chan_commit(struct msglog_chan *c, uint64_t id, struct lcerr *err)
+#define GATHER_US 200
+#define COMMIT_WAIT_MS 20
+
+/* Try to become the process that syncs: the sync mutex and OFD byte
+ * lock, without blocking.  1 taken, 0 busy, negative on error. */
+static int sync_trylock(struct msglog_chan *c)
+{
+	struct flock fl;
+
+	if (pthread_mutex_trylock(&c->sync_mu))
+		return 0;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = LOCK_SYNC;
+	fl.l_len = 1;
+	if (fcntl(c->head_fd, F_OFD_SETLK, &fl)) {
+		int rc = errno == EAGAIN || errno == EACCES ? 0 : -errno;
+
+		pthread_mutex_unlock(&c->sync_mu);
+		return rc;
+	}
+	return 1;
+}
+
+/* Sync the tail up to the latest written id (we hold the sync lock). */
+static int commit_lead(struct msglog_chan *c, struct lcerr *err)
 {
 	struct loghead *h = c->head;
+	struct timespec t0, now;
 	struct segfd *s;
 	uint64_t target;
 	int rc;
 
-	if (atomic_load(&h->durable_id) >= id)
-		return 0;
-	rc = head_lock(c, LOCK_SYNC);
-	if (rc)
-		return lcerr_sys(err, rc, "cannot lock '%s' for sync", c->name);
-	if (atomic_load(&h->durable_id) >= id)
-		goto out;
+	/* Appends already on their way (counted in `writers`) land within
+	 * microseconds: let them, so this one fdatasync covers them too
+	 * instead of each needing the next.  Bounded, so a writer that
+	 * died while counted costs at most GATHER_US per sync. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (atomic_load(&h->writers)) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000000L +
+		    (now.tv_nsec - t0.tv_nsec) / 1000 > GATHER_US)
+			break;
+		sched_yield();
+	}
 	target = atomic_load(&h->written_id);
+	if (atomic_load(&h->durable_id) >= target)
+		return 0;
 	rc = chan_seg_get(c, seg_base_of(target, h->seg_records), &s, err);
 	if (rc) {
 		if (rc == -ENOENT)
 			rc = lcerr_set(err, -EBADMSG, "channel '%s': tail segment missing",
 				       c->name);
-		goto out;
+		return rc;
 	}
 	if (fdatasync(s->fd))
 		rc = lcerr_sys(err, -errno, "channel '%s': fdatasync failed",
@@ -55,9 +91,41 @@ int chan_commit(struct msglog_chan *c, uint64_t id, struct lcerr *err)
 	chan_seg_put(c, s);
 	if (!rc)
 		chan_publish_durable(c, target);
-out:
-	head_unlock(c, LOCK_SYNC);
 	return rc;
+}
+
+/*
+ * Make every message up to `id` durable: group commit.  One process at a
+ * time syncs (the one holding the sync lock) for everyone whose record
+ * is written; the others sleep on the head's futex until durable_id
+ * passes their id.  Nobody blocks on the lock itself: a blocked lock
+ * waiter is woken with all the others at every release, and with a
+ * dozen publishers those wake-ups cost more than the syncs.  A syncer
+ * that dies releases its lock with its descriptors; the sleepers look
+ * again every COMMIT_WAIT_MS.
+ */
+int chan_commit(struct msglog_chan *c, uint64_t id, struct lcerr *err)
+{
+	struct loghead *h = c->head;
+	int rc;
+
+	for (;;) {
+		if (atomic_load(&h->durable_id) >= id)
+			return 0;
+		rc = sync_trylock(c);
+		if (rc < 0)
+			return lcerr_sys(err, rc, "cannot lock '%s' for sync",
+					 c->name);
+		if (rc == 1) {
+			rc = atomic_load(&h->durable_id) >= id ? 0 :
+			     commit_lead(c, err);
+			head_unlock(c, LOCK_SYNC);
+			if (rc)
+				return rc;
+			continue;
+		}
+		msglog_wait(c, id - 1, COMMIT_WAIT_MS);
+	}
 }
 
 /* Drop whole segments from the old end while what stays still holds
@@ -126,6 +194,7 @@ static int chan_roll(struct msglog_chan *c, struct lcerr *err)
 		goto out;
 	h->tail_base = next;
 	h->tail_off = seg_data_start(S);
+	h->idx_alloc = SEG_IDX_CHUNK;
 	h->bytes += seg_data_start(S);
 	chan_retain(c);
 out:
@@ -162,7 +231,7 @@ static int chan_idem_find(struct msglog_chan *c, const char *key, size_t klen,
 			continue;
 		if (rc)
 			return rc;
-		rc = seg_index_get(s->fd, (uint32_t)(ids[i] - base), &off);
+		rc = segfd_index_get(s, (uint32_t)(ids[i] - base), &off);
 		if (!rc && off)
 			rc = pread_full(s->fd, hdr, REC_HDR_SIZE + klen, off);
 		chan_seg_put(c, s);
@@ -206,6 +275,37 @@ static int chan_read_one(struct msglog_chan *c, uint64_t id,
 			       c->name, (unsigned long long)id);
 	msglog_batch_release(&b);
 	return rc;
+}
+
+/* {"id":<id>,"channel":"<name>","time":"<time>","data":  -- without
+ * printf, which cost more than the rest of an append together.  `buf`
+ * needs 64 + MSGLOG_NAME_MAX bytes; returns the length. */
+static int envelope_prefix(char *buf, uint64_t id, const char *name,
+			   const char *time)
+{
+	char digits[20];
+	size_t n = 0, k = sizeof(digits), len;
+
+	do {
+		digits[--k] = (char)('0' + id % 10);
+		id /= 10;
+	} while (id);
+	memcpy(buf, "{\"id\":", 6);
+	n = 6;
+	memcpy(buf + n, digits + k, sizeof(digits) - k);
+	n += sizeof(digits) - k;
+	memcpy(buf + n, ",\"channel\":\"", 12);
+	n += 12;
+	len = strlen(name);
+	memcpy(buf + n, name, len);
+	n += len;
+	memcpy(buf + n, "\",\"time\":\"", 10);
+	n += 10;
+	memcpy(buf + n, time, 24);
+	n += 24;
+	memcpy(buf + n, "\",\"data\":", 9);
+	n += 9;
+	return (int)n;
 }
 
 /* Tests only: the record in two writes with a pause between, so a kill
@@ -255,8 +355,12 @@ int msglog_append(struct msglog_chan *c, const char *data, size_t len,
 	if (key)
 		hash = idem_hash(key, klen);
 
+	if (o->fsync == MSGLOG_FSYNC_BATCH)
+		atomic_fetch_add(&h->writers, 1);   /* see chan_commit() */
 	rc = head_lock(c, LOCK_APPEND);
 	if (rc) {
+		if (o->fsync == MSGLOG_FSYNC_BATCH)
+			atomic_fetch_sub(&h->writers, 1);
 		lcerr_sys(err, rc, "cannot lock channel '%s'", c->name);
 		goto done;
 	}
@@ -289,9 +393,7 @@ int msglog_append(struct msglog_chan *c, const char *data, size_t len,
 
 	t = log_now_ms();
 	msglog_format_time(tbuf, t);
-	plen = snprintf(prefix, sizeof(prefix),
-			"{\"id\":%llu,\"channel\":\"%s\",\"time\":\"%s\",\"data\":",
-			(unsigned long long)id, c->name, tbuf);
+	plen = envelope_prefix(prefix, id, c->name, tbuf);
 	if (plen + mlen + 1 > REC_MAX_LEN) {
 		rc = lcerr_set(err, -E2BIG, "message too large");
 		goto unlock;
@@ -312,6 +414,20 @@ int msglog_append(struct msglog_chan *c, const char *data, size_t len,
 				      (uint64_t)plen - mlen - 1);
 
 	off = h->tail_off;
+	if (id - h->tail_base >= h->idx_alloc) {
+		/* give the index slot its disk block before anything is
+		 * written: a full disk then fails here, cleanly */
+		rc = seg_index_alloc(s->fd, (uint32_t)(id - h->tail_base),
+				     h->seg_records);
+		if (rc) {
+			lcerr_set(err, -ENOSPC, "disk full: cannot append to '%s'",
+				  c->name);
+			rc = -ENOSPC;
+			goto unlock;
+		}
+		h->idx_alloc = (uint32_t)((id - h->tail_base) / SEG_IDX_CHUNK + 1) *
+			       SEG_IDX_CHUNK;
+	}
 	atomic_store(&h->busy, 1);
 	if (o->test_split_writes) {
 		rc = write_split(s->fd, iov, off);
@@ -319,12 +435,12 @@ int msglog_append(struct msglog_chan *c, const char *data, size_t len,
 		rc = pwritev_full(s->fd, iov, 5, off);
 	}
 	if (!rc)
-		rc = seg_index_set(s->fd, (uint32_t)(id - h->tail_base), off);
+		rc = segfd_index_set(s, (uint32_t)(id - h->tail_base), off);
 	if (!rc && o->fsync == MSGLOG_FSYNC_ALWAYS && fdatasync(s->fd))
 		rc = -errno;
 	if (rc) {
 		/* leave nothing partial behind: the slot and the bytes go */
-		seg_index_set(s->fd, (uint32_t)(id - h->tail_base), 0);
+		segfd_index_set(s, (uint32_t)(id - h->tail_base), 0);
 		if (ftruncate(s->fd, (off_t)off) == 0)
 			atomic_store(&h->busy, 0);
 		if (rc == -EDQUOT)
@@ -348,6 +464,8 @@ unlock:
 	if (s)
 		chan_seg_put(c, s);
 	head_unlock(c, LOCK_APPEND);
+	if (o->fsync == MSGLOG_FSYNC_BATCH)
+		atomic_fetch_sub(&h->writers, 1);
 	if (rc)
 		goto done;
 	if (o->fsync == MSGLOG_FSYNC_BATCH) {

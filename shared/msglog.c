@@ -5,12 +5,14 @@
  *
  *   <data>/channels/<name>/head                 4 KiB, mapped shared
  *   <data>/channels/<name>/00000000000000000001.seg   ids 1 .. S
- *   <data>/channels/<name>/00000000000000000513.seg   ids S+1 .. 2S (S=512)
+ *   <data>/channels/<name>/00000000000000002501.seg   ids S+1 .. 2S (S=2500)
  *   <data>/channels/<name>/idem                 Idempotency-Key table (idem.c)
  *
  * A segment covers a fixed range of S ids (S = records per segment, chosen
- * when the channel is created), so the file holding id N is named by
- * arithmetic.  Retention unlinks whole segments from the old end.
+ * when the channel is created: a quarter of the retention unless
+ * LOGCAST_SEGMENT_RECORDS says otherwise), so the file holding id N is
+ * named by arithmetic and a channel has about five of them.  Retention
+ * unlinks whole segments from the old end.
  *
  *   segment file
  *   +--------------------------------------------------------------+
@@ -20,7 +22,8 @@
  *   | +28 .. +63 reserved, zero                                     |
  *   +--------------------------------------------------------------+
  *   | +64  index: S x u64, the file offset of record base+i        |
- *   |      (0 = not written yet); preallocated at creation          |
+ *   |      (0 = not written yet); allocated 4096 slots at a time    |
+ *   |      before they are used, so writing a slot never fails      |
  *   +--------------------------------------------------------------+
  *   | +64+8S  records, back to back, each 8-byte aligned:          |
  *   |                                                              |
@@ -109,15 +112,24 @@ int msglog_opts_from_env(struct msglog_opts *o, struct lcerr *err)
 			  &o->retain_bytes))
 		return lcerr_set(err, -EINVAL,
 			"LOGCAST_RETAIN_BYTES must be a number of bytes");
-	if (parse_env_u64("LOGCAST_SEGMENT_RECORDS", 4096, 4, 1 << 20, &v))
+	/* Segments hold a quarter of the retention by default, so a channel
+	 * keeps about five segment files however long it is, and a process
+	 * can keep all of them open: reading any id then costs the same on a
+	 * channel of ten messages or ten million. */
+	v = o->retain / 4;
+	if (v < 1024)
+		v = 1024;
+	if (v > SEG_RECORDS_MAX)
+		v = SEG_RECORDS_MAX;
+	if (parse_env_u64("LOGCAST_SEGMENT_RECORDS", v, 4, SEG_RECORDS_MAX, &v))
 		return lcerr_set(err, -EINVAL,
-			"LOGCAST_SEGMENT_RECORDS must be from 4 to 1048576");
+			"LOGCAST_SEGMENT_RECORDS must be from 4 to 4194304");
 	o->seg_records = (uint32_t)v;
 	if (parse_env_u64("LOGCAST_MAX_BODY", 65536, 1, 8 << 20, &v))
 		return lcerr_set(err, -EINVAL,
 			"LOGCAST_MAX_BODY must be from 1 to 8388608 bytes");
 	o->max_data = (size_t)v;
-	o->max_handles = 1024;
+	o->max_handles = 256;
 	f = getenv("LOGCAST_TEST_SPLIT_WRITES");
 	o->test_split_writes = f && !strcmp(f, "1");
 	return 0;
@@ -156,13 +168,29 @@ int msglog_name_valid(const char *name)
 
 void msglog_format_time(char *buf, uint64_t ms)
 {
+	/* the seconds part changes once a second: format it once per
+	 * thread and second, and only fill in the milliseconds */
+	static __thread char cached[20];
+	static __thread time_t cached_secs = -1;
 	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
+	unsigned milli = (unsigned)(ms % 1000);
 
-	gmtime_r(&secs, &tm);
-	snprintf(buf, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
-		 (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
+	if (secs != cached_secs) {
+		struct tm tm;
+
+		gmtime_r(&secs, &tm);
+		snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d",
+			 (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday,
+			 tm.tm_hour, tm.tm_min, tm.tm_sec);
+		cached_secs = secs;
+	}
+	memcpy(buf, cached, 19);
+	buf[19] = '.';
+	buf[20] = (char)('0' + milli / 100);
+	buf[21] = (char)('0' + milli / 10 % 10);
+	buf[22] = (char)('0' + milli % 10);
+	buf[23] = 'Z';
+	buf[24] = '\0';
 }
 
 uint64_t log_now_ms(void)
@@ -222,7 +250,7 @@ int msglog_open(struct msglog **out, const char *dir,
 		}
 	}
 	if (!log->opts.max_handles)
-		log->opts.max_handles = 1024;
+		log->opts.max_handles = 256;
 	log->dir = strdup(dir);
 	log->chdirfd = -1;
 	if (!log->dir) {

@@ -121,8 +121,10 @@ int seg_create(int dirfd, uint64_t base, uint32_t seg_records,
 		return lcerr_sys(err, -errno, "cannot create segment '%s'", tmp);
 	seg_header_fill(hdr, base, seg_records);
 	rc = pwritev_full(fd, &iov, 1, 0);
-	if (!rc && posix_fallocate(fd, 0, (off_t)seg_data_start(seg_records)))
-		rc = -ENOSPC;
+	if (!rc)
+		rc = seg_index_alloc(fd, 0, seg_records);
+	if (!rc && ftruncate(fd, (off_t)seg_data_start(seg_records)))
+		rc = -errno;
 	if (!rc && fsync(fd))
 		rc = -errno;
 	if (!rc && renameat(dirfd, tmp, dirfd, name))
@@ -135,6 +137,17 @@ int seg_create(int dirfd, uint64_t base, uint32_t seg_records,
 		return lcerr_sys(err, rc, "cannot create segment '%s'", name);
 	}
 	return fd;
+}
+
+int seg_index_alloc(int fd, uint32_t slot, uint32_t seg_records)
+{
+	uint32_t first = slot / SEG_IDX_CHUNK * SEG_IDX_CHUNK;
+	uint32_t n = seg_records - first < SEG_IDX_CHUNK ?
+		     seg_records - first : SEG_IDX_CHUNK;
+	int rc = posix_fallocate(fd, first ? SEG_HDR_SIZE + (off_t)first * 8 : 0,
+				 (first ? 0 : SEG_HDR_SIZE) + (off_t)n * 8);
+
+	return rc ? -rc : 0;
 }
 
 int seg_open(int dirfd, uint64_t base, int writable, struct lcerr *err)

@@ -29,6 +29,8 @@
 #define REC_MAX_KEY     255
 #define REC_MAX_LEN     ((uint32_t)16 << 20)   /* envelope bytes */
 #define SEG_NAME_LEN    24                    /* 20 digits + ".seg" */
+#define SEG_IDX_CHUNK   4096                  /* index slots allocated at once */
+#define SEG_RECORDS_MAX ((uint32_t)1 << 22)   /* records per segment, at most */
 
 /* Decoded record header. */
 struct rec_hdr {
@@ -66,12 +68,17 @@ int seg_parse_name(const char *name, uint64_t *base);
 
 /*
  * Create the segment file for `base` in directory `dirfd`: written under a
- * temporary name, its index preallocated (so index writes never hit a full
+ * temporary name, the first SEG_IDX_CHUNK index slots allocated (later ones
+ * with seg_index_alloc() before use, so index writes never hit a full
  * disk), synced, renamed into place, and the directory synced.
  * Returns an O_RDWR descriptor (the caller closes it) or a negative code.
  */
 int seg_create(int dirfd, uint64_t base, uint32_t seg_records,
 	       struct lcerr *err);
+
+/* Make sure index slot `slot` (and the chunk around it) has disk blocks.
+ * 0, or -ENOSPC and friends. */
+int seg_index_alloc(int fd, uint32_t slot, uint32_t seg_records);
 
 /* Open an existing segment; -ENOENT if it is gone (dropped by retention). */
 int seg_open(int dirfd, uint64_t base, int writable, struct lcerr *err);
