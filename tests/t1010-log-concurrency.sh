@@ -3,6 +3,7 @@ test_description='many writer processes and concurrent readers on one channel'
 . "$(dirname "$0")/test-lib.sh"
 
 W=8
+export LOGCAST_RETAIN=1000000   # this test checks every message
 N=2000
 
 # ids of envelopes, one per line, from "logcast read" output
