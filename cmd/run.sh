@@ -188,12 +188,16 @@ done
 
 # ---------------------------------------------------------------------
 # Webhooks (2 of 2): the dispatcher, woken by the log (stopped like the
-# others), and the demo receiver's registration for channels chat and
-# orders - through the API, once per data directory and URL.  The admin
-# token goes to curl in a 0600 file, never on a command line.
-setsid "$LOGCAST_BUILD/logcast-dispatch" --watch </dev/null \
-	>>"$LOGCAST_LOG_DIR/dispatch.log" 2>&1 &
-pids+=($!)
+# others; LOGCAST_WEBHOOK_DISPATCH=0 leaves it out, for a deployment that
+# runs logcast-dispatch --once from cron instead), and the demo receiver's
+# registration for channels chat and orders - through the API, once per
+# data directory and URL.  The admin token goes to curl in a 0600 file,
+# never on a command line.
+if [ "${LOGCAST_WEBHOOK_DISPATCH:-1}" != 0 ]; then
+	setsid "$LOGCAST_BUILD/logcast-dispatch" --watch </dev/null \
+		>>"$LOGCAST_LOG_DIR/dispatch.log" 2>&1 &
+	pids+=($!)
+fi
 if [ "$LOGCAST_WEBHOOK_DEMO" != 0 ]; then
 	curl_auth="$LOGCAST_RUN_DIR/webhooks-curl.cfg"
 	(umask 077 && : >"$curl_auth") || die "cannot write $curl_auth"
