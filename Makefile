@@ -106,13 +106,42 @@ bench: deps-bench all $(BENCH_PROGS)
 deps-%:
 	@cmd/deps.sh $*
 
+# Installed layout: the CLI in BINDIR, programs in LIBEXEC, the page and
+# error documents in SHAREDIR, configs in SYSCONF (an existing
+# logcast.env is kept), systemd units in UNITDIR.  The units run as the
+# system user "logcast" in group www-data (create it once, see README).
+SUBST = sed -e 's|@LIBEXEC@|$(LIBEXEC)|g' -e 's|@SHAREDIR@|$(SHAREDIR)|g' \
+	    -e 's|@SYSCONF@|$(SYSCONF)|g'
+UNITS_SRC = fcgi/logcast-api.service cmd/logcast-ws.service \
+	    cmd/logcast-dispatch.service cmd/logcast-lighttpd.service
+
 install: all
-	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LIBEXEC)'
+	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LIBEXEC)/cgi' \
+		'$(DESTDIR)$(SHAREDIR)/www' '$(DESTDIR)$(SHAREDIR)/errors' \
+		'$(DESTDIR)$(SYSCONF)' '$(DESTDIR)$(UNITDIR)'
 	install -m 755 $(B)/logcast '$(DESTDIR)$(BINDIR)/logcast'
+	install -m 755 $(FCGI_PROGS) $(filter-out $(B)/logcast,$(CMD_PROGS)) \
+		'$(DESTDIR)$(LIBEXEC)/'
+	install -m 755 $(CGI_PROGS) '$(DESTDIR)$(LIBEXEC)/cgi/'
+	cp -R www/. '$(DESTDIR)$(SHAREDIR)/www/'
+	rm -f '$(DESTDIR)$(SHAREDIR)/www/bench.json'
+	install -m 644 fcgi/errors/* '$(DESTDIR)$(SHAREDIR)/errors/'
+	install -m 644 README.md '$(DESTDIR)$(SHAREDIR)/README.md'
+	install -m 644 lighttpd.conf apache.conf '$(DESTDIR)$(SYSCONF)/'
+	test -e '$(DESTDIR)$(SYSCONF)/logcast.env' || \
+		$(SUBST) cmd/logcast.env >'$(DESTDIR)$(SYSCONF)/logcast.env'
+	for u in $(UNITS_SRC); do \
+		$(SUBST) $$u >'$(DESTDIR)$(UNITDIR)/'$$(basename $$u) || exit 1; \
+	done
+	@echo "installed; as root: useradd --system --gid www-data --home /var/lib/logcast logcast"
+	@echo "then: systemctl daemon-reload && systemctl enable --now logcast-lighttpd"
 
 uninstall:
 	rm -f '$(DESTDIR)$(BINDIR)/logcast'
-	rm -rf '$(DESTDIR)$(LIBEXEC)'
+	rm -rf '$(DESTDIR)$(LIBEXEC)' '$(DESTDIR)$(SHAREDIR)'
+	for u in $(UNITS_SRC); do rm -f '$(DESTDIR)$(UNITDIR)/'$$(basename $$u); done
+	rm -f '$(DESTDIR)$(SYSCONF)/lighttpd.conf' '$(DESTDIR)$(SYSCONF)/apache.conf'
+	@echo "kept $(SYSCONF)/logcast.env and the data in /var/lib/logcast"
 
 clean:
 	rm -rf $(B) tests/results

@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -450,6 +451,9 @@ int main(void)
 	const char *dir, *qs;
 	uint64_t since = 0;
 	int rc, have_since, counted = 0, watching = 0;
+
+	/* the data directory is shared with the web server's user */
+	umask(0007);
 
 	/* Stop signals: caught (never SA_RESTART), and blocked except
 	 * inside ppoll(); the watch's helper thread inherits the block. */

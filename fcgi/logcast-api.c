@@ -100,6 +100,9 @@ int main(int argc, char **argv)
 		return die("LOGCAST_THREADS must be 1 to 4096", NULL);
 	cgi = !sock && FCGX_IsCGI();
 
+	/* Files are created group-writable: the data directory is shared by
+	 * the web server's user (CGI programs) and the daemons (see README) */
+	umask(0007);
 	memset(&api, 0, sizeof(api));
 	dir = getenv("LOGCAST_DATA_DIR");
 	if (!dir || !*dir)
@@ -138,8 +141,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		/* FCGX_OpenSocket exits on failure; the web server's user
-		 * must be able to connect, so the socket is group-writable */
-		umask(007);
+		 * must be able to connect: the socket is group-writable */
 		fo.listen_fd = FCGX_OpenSocket(sock, (int)backlog);
 		if (fo.listen_fd < 0) {
 			rc = die("cannot listen on", sock);
