@@ -31,7 +31,8 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
 		return CURL_SOCKET_BAD;
 	}
 	if (!whaddr_connect_ok(x->policy, &x->target, &a->addr, why, sizeof(why))) {
-		memcpy(x->refused, why, sizeof(why));
+		if (!x->nrefused++)       /* the first says why; count the rest */
+			memcpy(x->refused, why, sizeof(why));
 		return CURL_SOCKET_BAD;
 	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
@@ -129,6 +130,7 @@ int whxfer_prepare(struct whxfer *x, const char *webhook_id, uint64_t ts,
 	curl_slist_free_all(x->headers);
 	x->headers = h;
 	x->refused[0] = x->errbuf[0] = '\0';
+	x->nrefused = 0;
 	strbuf_reset(&x->response);
 	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, body);
@@ -160,7 +162,10 @@ void whxfer_result(struct whxfer *x, CURLcode code, struct whxfer_result *r)
 		r->ok = 1;
 		return;
 	}
-	if (x->refused[0])
+	if (x->refused[0] && x->nrefused > 1)
+		snprintf(r->error, sizeof(r->error), "%s; %u more address(es) of %s "
+			 "refused too", x->refused, x->nrefused - 1, x->target.host);
+	else if (x->refused[0])
 		snprintf(r->error, sizeof(r->error), "%s", x->refused);
 	else if (code == CURLE_OPERATION_TIMEDOUT)
 		snprintf(r->error, sizeof(r->error), "timed out: %s",

@@ -47,6 +47,7 @@ struct whxfer {
 	const struct whaddr_policy *policy;   /* borrowed */
 	struct whaddr_target target;
 	char refused[256];                    /* set when a socket was refused */
+	unsigned nrefused;                    /* how many addresses were */
 	char errbuf[CURL_ERROR_SIZE];
 	struct strbuf response;
 	uint64_t t0;                          /* monotonic ms at the start */

@@ -15,6 +15,10 @@
 #	wh_attempts ID EXPR             json of GET .../attempts
 #	dispatch ARGS...                run build/logcast-dispatch (stderr to
 #	                                $TRASH_DIRECTORY/dispatch.log)
+#	dispatch_bg ARGS...             the same in the background, its pid in
+#	                                DISPATCH_PID (stopped when the script ends)
+#	dispatch_stop [SIGNAL]          stop it (TERM by default); its status
+#	                                in DISPATCH_RC
 #
 # A receiver's LOG name is its URL path with slashes as dashes ("/hook/3"
 # is hook-3, see lib-receiver.js); `all` holds every request.
@@ -125,6 +129,20 @@ wh_attempts() {
 
 dispatch() {
 	"$BUILD/logcast-dispatch" "$@" 2>>"$TRASH_DIRECTORY/dispatch.log"
+}
+
+dispatch_bg() {
+	"$BUILD/logcast-dispatch" "$@" </dev/null 2>>"$TRASH_DIRECTORY/dispatch.log" &
+	DISPATCH_PID=$!
+	test_atexit "dispatch_stop"
+}
+
+dispatch_stop() {
+	test -n "${DISPATCH_PID:-}" || return 0
+	kill -"${1:-TERM}" "$DISPATCH_PID" 2>/dev/null
+	wait "$DISPATCH_PID" 2>/dev/null
+	DISPATCH_RC=$?
+	DISPATCH_PID=
 }
 
 # The receiver and the verifier need Node.js and the pinned packages.
