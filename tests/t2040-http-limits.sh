@@ -10,17 +10,20 @@ health_field() {
 	curl -s "$BASE/api/health" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
 }
 
-test_expect_success LIGHTTPD 'lighttpd.conf passes lighttpd -tt with the settings run.sh gives it' '
-	env LOGCAST_BIND=127.0.0.1 LOGCAST_PORT=1 LOGCAST_WWW="$TOP/www" \
-		LOGCAST_RUN_DIR="$RUN_DIR" LOGCAST_LOG_DIR="$TRASH_DIRECTORY" \
-		LOGCAST_BUILD="$BUILD" LOGCAST_ERRORS="$TOP/fcgi/errors" \
-		LOGCAST_FCGI_MATCH="^/api/" LOGCAST_CGI_MATCH="^$" LOGCAST_MAX_FDS=20000 \
-		LOGCAST_MAX_REQUEST_KB=65 LOGCAST_WS_PORT=2 LOGCAST_WS_IDLE=65535 \
-		LOGCAST_DATA_DIR=x LOGCAST_PUBLISH_TOKEN= LOGCAST_MAX_BODY= LOGCAST_RETAIN= \
-		LOGCAST_RETAIN_BYTES= LOGCAST_FSYNC= LOGCAST_SEGMENT_RECORDS= \
-		LOGCAST_CORS_ORIGIN= LOGCAST_POLL_TIMEOUT= LOGCAST_SSE_KEEPALIVE= \
-		LOGCAST_MAX_HELD= \
+test_expect_success LIGHTTPD 'lighttpd.conf passes lighttpd -tt (every env variable it names defined)' '
+	(
+		for v in $(grep -o "env\.LOGCAST_[A-Z_]*" "$TOP/lighttpd.conf" | sed "s/^env\.//" | sort -u)
+		do
+			export "$v="
+		done &&
+		export LOGCAST_BIND=127.0.0.1 LOGCAST_PORT=1 LOGCAST_WWW="$TOP/www" \
+			LOGCAST_RUN_DIR="$RUN_DIR" LOGCAST_LOG_DIR="$TRASH_DIRECTORY" \
+			LOGCAST_BUILD="$BUILD" LOGCAST_ERRORS="$TOP/fcgi/errors" \
+			LOGCAST_FCGI_MATCH="^/api/" LOGCAST_CGI_MATCH="^$" LOGCAST_MAX_FDS=20000 \
+			LOGCAST_MAX_REQUEST_KB=65 LOGCAST_WS_PORT=2 LOGCAST_WS_IDLE=65535 \
+			LOGCAST_DATA_DIR=x &&
 		lighttpd -tt -f "$TOP/lighttpd.conf"
+	)
 '
 
 test_expect_success LIGHTTPD 'start the stack with LOGCAST_MAX_HELD=3' '
@@ -55,6 +58,38 @@ test_expect_success LIGHTTPD 'lighttpd has the descriptor budget for 8,000 held 
 	limit=$(sed -n "s/^Max open files *\([0-9]*\).*/\1/p" /proc/$pid/limits) &&
 	test_measured "lighttpd may open $limit files" &&
 	test "$limit" -ge 16384
+'
+
+test_lazy_prereq TMPFS '
+	mkdir -p "$TRASH_DIRECTORY/probe" &&
+	mount -t tmpfs -o size=64k tmpfs "$TRASH_DIRECTORY/probe" &&
+	umount "$TRASH_DIRECTORY/probe"
+'
+
+test_expect_success LIGHTTPD,TMPFS 'a full disk: 507 with a JSON error, nothing partial, then 201 again' '
+	small="$TRASH_DIRECTORY/small" &&
+	mkdir -p "$small" &&
+	mount -t tmpfs -o size=512k tmpfs "$small" &&
+	test_atexit "umount \"$small\"" &&
+	head -c 131072 /dev/zero >"$small/ballast" &&
+	stack_stop &&
+	LOGCAST_DATA_DIR="$small/var" stack_start &&
+	pad=$(printf "%0900d" 0) &&
+	n=0 &&
+	while http POST "$BASE/api/channels/full/messages" -d "\"$pad\"" && test "$(cat out.status)" = 201
+	do
+		n=$((n + 1))
+		test $n -lt 2000 || return 1
+	done &&
+	test_json_error 507 &&
+	grep "disk full" out &&
+	http GET "$BASE/api/channels/full/messages?since=0&limit=1000" &&
+	test "$(grep -o "{\"id\":" out | wc -l)" = $n &&
+	LOGCAST_DATA_DIR="$small/var" logcast check full >check.out &&
+	grep "full: ok, $n messages" check.out &&
+	rm "$small/ballast" &&
+	http POST "$BASE/api/channels/full/messages" -d "\"after\"" &&
+	test_status 201
 '
 
 test_done
