@@ -78,7 +78,8 @@
  *             <cursor>; events "id: N" + "data: <envelope>", ":" comments.
  *             Lines end in LF or CRLF (a bare CR is not taken as a line
  *             end: neither logcast nor Nchan sends one).
- *   ws        RFC 6455 GET <path>; every text/binary message is one
+ *   ws        RFC 6455 GET <path>?since=<cursor> (unless <path> has a
+ *             since= already); every text/binary message is one
  *             envelope.  The "id:" of an SSE event and the envelope's
  *             "id" must agree.
  *   The envelope "id" is found structurally (top-level key of the
@@ -148,6 +149,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -167,6 +169,7 @@
 #define ERR_SHOW	10		/* error messages printed in detail */
 #define KEEP_BUF	4096		/* emptied buffers up to this stay allocated */
 #define JSON_DEPTH	64
+#define KSTACK_KB	16		/* x86-64 kernel stack per thread */
 
 #define NS_PER_MS	1000000ULL
 #define WS_GUID		"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -237,12 +240,16 @@ struct options {
 	uint64_t since;
 	int rss_pids[MAX_PIDS], n_rss;
 	int cpu_pids[MAX_PIDS], n_cpu;
+	int tree;		/* --rss-tree: the pids and all their descendants */
 	int json;
 };
 
 struct mem_sample {
 	int ok;
-	uint64_t rss_kb, pss_kb;
+	uint64_t rss_kb, pss_kb;	/* VmRSS, Pss (smaps_rollup) */
+	uint64_t hwm_kb;		/* VmHWM: each process's peak RSS */
+	uint64_t pte_kb;		/* VmPTE: page tables (kernel memory) */
+	uint64_t threads, procs;	/* each thread has a kernel stack */
 };
 
 static struct {
@@ -788,13 +795,16 @@ static ssize_t read_small_file(const char *path, char *b, size_t cap)
 	return (ssize_t)len;
 }
 
-/* utime+stime of a process, in clock ticks; -1 if it cannot be read. */
-static int64_t proc_cpu_ticks(int pid)
+/*
+ * CPU time of a process in clock ticks: utime+stime, plus cutime+cstime
+ * (children it has reaped) with `reaped`; -1 if it cannot be read.
+ */
+static int64_t proc_cpu_ticks(int pid, int reaped)
 {
 	char path[64], b[2048];
 	const char *p;
-	uint64_t ut, st;
-	int field;
+	uint64_t v[4];
+	int field, nv = reaped ? 4 : 2;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	if (read_small_file(path, b, sizeof(b)) <= 0)
@@ -803,35 +813,30 @@ static int64_t proc_cpu_ticks(int pid)
 	if (!p)
 		return -1;
 	p++;
-	/* after ")" comes field 3 (state); utime is 14, stime 15 */
+	/* after ")" comes field 3 (state); utime is 14, stime 15, cutime
+	 * 16, cstime 17 */
 	for (field = 2; field < 13; field++) {
 		p = strchr(p + 1, ' ');
 		if (!p)
 			return -1;
 	}
 	p++;
-	{
-		const char *s = p, *q = strchr(s, ' ');
+	for (int i = 0; i < nv; i++) {
+		const char *q = strchr(p, ' ');
 
-		if (!q || parse_u64(s, (size_t)(q - s), 0, UINT64_MAX, &ut) < 0)
+		if (!q || parse_u64(p, (size_t)(q - p), 0, UINT64_MAX, &v[i]) < 0)
 			return -1;
-		s = q + 1;
-		q = strchr(s, ' ');
-		if (!q || parse_u64(s, (size_t)(q - s), 0, UINT64_MAX, &st) < 0)
-			return -1;
+		p = q + 1;
 	}
-	return (int64_t)(ut + st);
+	return (int64_t)(v[0] + v[1] + (reaped ? v[2] + v[3] : 0));
 }
 
-/* Value in kB of "Key:   N kB" in a /proc file; -1 if missing. */
-static int64_t proc_kb(const char *path, const char *key)
+/* Value in kB of "Key:   N kB" in a /proc file's text; -1 if missing. */
+static int64_t kb_field(const char *b, const char *key)
 {
-	char b[8192];
 	size_t kl = strlen(key);
 	const char *p = b;
 
-	if (read_small_file(path, b, sizeof(b)) <= 0)
-		return -1;
 	while (p && *p) {
 		if (!strncmp(p, key, kl) && p[kl] == ':') {
 			const char *s = p + kl + 1, *q;
@@ -853,19 +858,115 @@ static int64_t proc_kb(const char *path, const char *key)
 	return -1;
 }
 
+static int64_t proc_kb(const char *path, const char *key)
+{
+	char b[8192];
+
+	if (read_small_file(path, b, sizeof(b)) <= 0)
+		return -1;
+	return kb_field(b, key);
+}
+
+/* A growable list of pids. */
+struct pidlist {
+	int *p;
+	size_t n, cap;
+};
+
+static void pidlist_add(struct pidlist *l, int pid)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->p[i] == pid)
+			return;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->p = xrealloc(l->p, l->cap * sizeof(*l->p));
+	}
+	l->p[l->n++] = pid;
+}
+
+/*
+ * The processes measured: the listed pids, and with --rss-tree all their
+ * descendants as they are right now (every thread's "children" file;
+ * websocketd, for one, starts its children from any of its threads).
+ * A list with a root that cannot be read is still returned; *ok is 0.
+ */
+static void pid_set(const int *roots, int nroots, struct pidlist *l, int *ok)
+{
+	static char kids[1 << 20];
+
+	l->n = 0;
+	*ok = nroots > 0;
+	for (int i = 0; i < nroots; i++)
+		pidlist_add(l, roots[i]);
+	if (!g.opt.tree)
+		return;
+	/* breadth first; the list grows while we walk it */
+	for (size_t i = 0; i < l->n; i++) {
+		char path[320], tasks[64];
+		int fd;
+
+		snprintf(tasks, sizeof(tasks), "/proc/%d/task", l->p[i]);
+		fd = open(tasks, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			if (i < (size_t)nroots)
+				*ok = 0;
+			continue;
+		}
+		{
+			DIR *d = fdopendir(fd);
+			struct dirent *de;
+
+			if (!d) {
+				close(fd);
+				continue;
+			}
+			while ((de = readdir(d))) {
+				const char *s;
+				ssize_t n;
+
+				if (de->d_name[0] < '0' || de->d_name[0] > '9')
+					continue;
+				snprintf(path, sizeof(path), "/proc/%d/task/%s/children",
+					 l->p[i], de->d_name);
+				n = read_small_file(path, kids, sizeof(kids));
+				for (s = kids; n > 0 && *s;) {
+					char *e;
+					long v = strtol(s, &e, 10);
+
+					if (e == s)
+						break;
+					if (v > 0 && v <= INT_MAX)
+						pidlist_add(l, (int)v);
+					s = e;
+					while (*s == ' ' || *s == '\n')
+						s++;
+				}
+			}
+			closedir(d);
+		}
+	}
+}
+
 static double cpu_seconds(const int *pids, int n, int *ok)
 {
 	static long tck;
+	static struct pidlist l;
 	int64_t sum = 0;
 
 	if (!tck)
 		tck = sysconf(_SC_CLK_TCK);
-	*ok = n > 0 && tck > 0;
-	for (int i = 0; i < n; i++) {
-		int64_t t = proc_cpu_ticks(pids[i]);
+	pid_set(pids, n, &l, ok);
+	if (tck <= 0)
+		*ok = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		/* in a tree, a child that exits in the window moves its time
+		 * to its parent's cutime/cstime: count those too */
+		int64_t t = proc_cpu_ticks(l.p[i], g.opt.tree);
 
 		if (t < 0) {
-			*ok = 0;
+			if (i < (size_t)n)
+				*ok = 0;
 			continue;
 		}
 		sum += t;
@@ -873,27 +974,53 @@ static double cpu_seconds(const int *pids, int n, int *ok)
 	return *ok ? (double)sum / (double)tck : 0.0;
 }
 
-static struct mem_sample mem_sample(void)
+/* RSS, peak RSS, page tables and threads of every measured process; PSS
+ * too with `pss` (smaps_rollup walks the page tables: slow for thousands
+ * of processes, so the per-round samples skip it). */
+static struct mem_sample mem_sample_ex(int pss)
 {
-	struct mem_sample m = { g.opt.n_rss > 0, 0, 0 };
+	static struct pidlist l;
+	struct mem_sample m;
+	char b[8192], path[64];
 
-	for (int i = 0; i < g.opt.n_rss; i++) {
-		char path[64];
-		int64_t rss, pss;
+	memset(&m, 0, sizeof(m));
+	pid_set(g.opt.rss_pids, g.opt.n_rss, &l, &m.ok);
+	for (size_t i = 0; i < l.n; i++) {
+		int64_t rss, hwm, pte, thr, ps = 0;
+		int root = i < (size_t)g.opt.n_rss;
 
-		snprintf(path, sizeof(path), "/proc/%d/status", g.opt.rss_pids[i]);
-		rss = proc_kb(path, "VmRSS");
-		snprintf(path, sizeof(path), "/proc/%d/smaps_rollup",
-			 g.opt.rss_pids[i]);
-		pss = proc_kb(path, "Pss");
-		if (rss < 0 || pss < 0) {
-			m.ok = 0;
+		snprintf(path, sizeof(path), "/proc/%d/status", l.p[i]);
+		if (read_small_file(path, b, sizeof(b)) <= 0) {
+			if (root)
+				m.ok = 0;
+			continue;
+		}
+		rss = kb_field(b, "VmRSS");
+		hwm = kb_field(b, "VmHWM");
+		pte = kb_field(b, "VmPTE");
+		thr = kb_field(b, "Threads");
+		if (pss) {
+			snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", l.p[i]);
+			ps = proc_kb(path, "Pss");
+		}
+		if (rss < 0 || hwm < 0 || pte < 0 || thr < 0 || ps < 0) {
+			if (root)	/* a child may have just exited */
+				m.ok = 0;
 			continue;
 		}
 		m.rss_kb += (uint64_t)rss;
-		m.pss_kb += (uint64_t)pss;
+		m.hwm_kb += (uint64_t)hwm;
+		m.pte_kb += (uint64_t)pte;
+		m.threads += (uint64_t)thr;
+		m.pss_kb += (uint64_t)ps;
+		m.procs++;
 	}
 	return m;
+}
+
+static struct mem_sample mem_sample(void)
+{
+	return mem_sample_ex(1);
 }
 
 static double self_cpu_seconds(void)
@@ -1197,8 +1324,19 @@ static int build_request(struct conn *c, char *b, size_t cap, size_t *len)
 		}
 		base64_encode(raw, sizeof(raw), key);
 		ws_accept_for(key, c->accept);
-		if (bput(b, cap, len, "GET %s HTTP/1.1\r\n", o->path) ||
-		    host_header(b, cap, len) ||
+		/* logcast: resume from the cursor (?since=), so a message
+		 * published while websocketd is still starting the socket's
+		 * process is not lost (its contract: without since, "about
+		 * the moment the socket was accepted, best effort") */
+		if (nchan || strstr(o->path, "since=")) {
+			if (bput(b, cap, len, "GET %s HTTP/1.1\r\n", o->path))
+				return -1;
+		} else if (bput(b, cap, len, "GET %s%csince=%" PRIu64 " HTTP/1.1\r\n",
+				o->path, strchr(o->path, '?') ? '&' : '?',
+				c->cursor)) {
+			return -1;
+		}
+		if (host_header(b, cap, len) ||
 		    bput(b, cap, len, "Upgrade: websocket\r\n"
 			 "Connection: Upgrade\r\n"
 			 "Sec-WebSocket-Key: %s\r\n"
@@ -2358,7 +2496,7 @@ struct results {
 	double connect_s, window_s;
 	double server_cpu, client_cpu;
 	int server_cpu_ok;
-	struct mem_sample idle, held;
+	struct mem_sample idle, held, end;
 };
 
 static void connect_subscribers(void)
@@ -2453,6 +2591,8 @@ static void run(struct results *res)
 			loop_until(P_NONE, now_ns() + o->round_gap_ms * NS_PER_MS);
 		}
 	}
+	/* still held: VmHWM now is each process's peak over the run */
+	res->end = mem_sample();
 	/* the last publishers' responses */
 	loop_until(P_PUBS, now_ns() + o->timeout_ms * NS_PER_MS);
 	for (int i = 0; i < NPUB; i++)
@@ -2546,8 +2686,9 @@ static const char *mode_name(enum mode m)
 static void report(const struct results *res, int ok)
 {
 	const struct options *o = &g.opt;
-	double mean = 0, per_rss = 0, per_pss = 0;
+	double mean = 0, per_rss = 0, per_pss = 0, per_peak = 0, per_kern = 0;
 	int mem_ok = res->idle.ok && res->held.ok;
+	int end_ok = mem_ok && res->end.ok;
 	uint64_t sum = 0;
 
 	qsort(g.lat, g.nlat, sizeof(g.lat[0]), cmp_u32);
@@ -2560,7 +2701,16 @@ static void report(const struct results *res, int ok)
 			  (double)o->clients;
 		per_pss = ((double)res->held.pss_kb - (double)res->idle.pss_kb) /
 			  (double)o->clients;
+		/* the kernel's own per-process cost: page tables, and a
+		 * KSTACK_KB kernel stack per thread */
+		per_kern = ((double)res->held.pte_kb - (double)res->idle.pte_kb +
+			    KSTACK_KB * ((double)res->held.threads -
+					 (double)res->idle.threads)) /
+			   (double)o->clients;
 	}
+	if (end_ok)
+		per_peak = ((double)res->end.hwm_kb - (double)res->idle.rss_kb) /
+			   (double)o->clients;
 
 	fprintf(stderr, "fanout: %s/%s, %" PRIu64 " clients x %" PRIu64
 		" rounds, %s:%u%s\n", mode_name(o->mode),
@@ -2601,6 +2751,17 @@ static void report(const struct results *res, int ok)
 			"  pss idle %.1f MB held %.1f MB (%.2f KB/client)\n",
 			res->idle.rss_kb / 1024.0, res->held.rss_kb / 1024.0, per_rss,
 			res->idle.pss_kb / 1024.0, res->held.pss_kb / 1024.0, per_pss);
+	if (mem_ok)
+		fprintf(stderr, "  server     processes %" PRIu64 " -> %" PRIu64
+			", threads %" PRIu64 " -> %" PRIu64 ", page tables %.1f -> %.1f MB"
+			" (kernel %.2f KB/client with %d KB stacks)\n",
+			res->idle.procs, res->held.procs, res->idle.threads,
+			res->held.threads, res->idle.pte_kb / 1024.0,
+			res->held.pte_kb / 1024.0, per_kern, KSTACK_KB);
+	if (end_ok)
+		fprintf(stderr, "  server     peak rss (sum of VmHWM at the end) %.1f MB"
+			" (%.2f KB/client over idle rss)\n",
+			res->end.hwm_kb / 1024.0, per_peak);
 	fprintf(stderr, "  result     %s\n", ok ? "OK" : "FAILED");
 
 	if (o->json) {
@@ -2658,6 +2819,34 @@ static void report(const struct results *res, int ok)
 				  ",\"server_pss_idle_kb\":null,\"server_pss_held_kb\":null"
 				  ",\"server_rss_per_client_kb\":null"
 				  ",\"server_pss_per_client_kb\":null");
+		if (mem_ok)
+			sb_printf(&b, ",\"server_procs_idle\":%" PRIu64
+				  ",\"server_procs_held\":%" PRIu64
+				  ",\"server_threads_idle\":%" PRIu64
+				  ",\"server_threads_held\":%" PRIu64
+				  ",\"server_pte_idle_kb\":%" PRIu64
+				  ",\"server_pte_held_kb\":%" PRIu64
+				  ",\"server_kernel_per_client_kb\":%.3f",
+				  res->idle.procs, res->held.procs, res->idle.threads,
+				  res->held.threads, res->idle.pte_kb, res->held.pte_kb,
+				  per_kern);
+		else
+			sb_printf(&b, ",\"server_procs_idle\":null,\"server_procs_held\":null"
+				  ",\"server_threads_idle\":null,\"server_threads_held\":null"
+				  ",\"server_pte_idle_kb\":null,\"server_pte_held_kb\":null"
+				  ",\"server_kernel_per_client_kb\":null");
+		if (end_ok)
+			sb_printf(&b, ",\"server_hwm_idle_kb\":%" PRIu64
+				  ",\"server_rss_end_kb\":%" PRIu64
+				  ",\"server_pss_end_kb\":%" PRIu64
+				  ",\"server_rss_peak_kb\":%" PRIu64
+				  ",\"server_rss_peak_per_client_kb\":%.3f",
+				  res->idle.hwm_kb, res->end.rss_kb, res->end.pss_kb,
+				  res->end.hwm_kb, per_peak);
+		else
+			sb_printf(&b, ",\"server_hwm_idle_kb\":null,\"server_rss_end_kb\":null"
+				  ",\"server_pss_end_kb\":null,\"server_rss_peak_kb\":null"
+				  ",\"server_rss_peak_per_client_kb\":null");
 		sb_printf(&b, ",\"ok\":%s}\n", ok ? "true" : "false");
 		fwrite(b.p, 1, b.len, stdout);
 		fflush(stdout);
@@ -3279,6 +3468,8 @@ static const char usage_text[] =
 "  --rss-pids P,P,...   server processes: summed VmRSS and PSS before\n"
 "                       connecting (idle) and with all connected (held)\n"
 "  --cpu-pids P,P,...   server processes for server_cpu_s (default: --rss-pids)\n"
+"  --rss-tree           count every descendant of the --rss-pids/--cpu-pids\n"
+"                       too, found anew at each sample (websocketd's children)\n"
 "  --cursor-path PATH   logcast: where to learn the channel's last id\n"
 "                       (default /api/channels/<chan>/messages?limit=1,\n"
 "                       <chan> taken from --path)\n"
@@ -3292,7 +3483,7 @@ static const char usage_text[] =
 enum opt_id {
 	OPT_MODE, OPT_CLIENTS, OPT_ROUNDS, OPT_HOST, OPT_PORT, OPT_PATH, OPT_PUBPATH, OPT_BODY,
 	OPT_TARGET, OPT_BATCH, OPT_BATCHGAP, OPT_SETTLE, OPT_TIMEOUT, OPT_ROUNDGAP, OPT_RSS,
-	OPT_CPU, OPT_CURSOR, OPT_SINCE, OPT_JSON, OPT_SELFTEST, OPT_HELP, OPT_COUNT,
+	OPT_CPU, OPT_TREE, OPT_CURSOR, OPT_SINCE, OPT_JSON, OPT_SELFTEST, OPT_HELP, OPT_COUNT,
 };
 
 static const struct {
@@ -3307,6 +3498,7 @@ static const struct {
 	[OPT_BATCHGAP] = { "batch-gap-ms", 1 }, [OPT_SETTLE] = { "settle-ms", 1 },
 	[OPT_TIMEOUT] = { "timeout-ms", 1 }, [OPT_ROUNDGAP] = { "round-gap-ms", 1 },
 	[OPT_RSS] = { "rss-pids", 1 }, [OPT_CPU] = { "cpu-pids", 1 },
+	[OPT_TREE] = { "rss-tree", 0 },
 	[OPT_CURSOR] = { "cursor-path", 1 }, [OPT_SINCE] = { "since", 1 },
 	[OPT_JSON] = { "json", 0 }, [OPT_SELFTEST] = { "self-test", 0 },
 	[OPT_HELP] = { "help", 0 },
@@ -3466,6 +3658,9 @@ static int parse_options(int argc, char **argv)
 			break;
 		case OPT_CPU:
 			o->n_cpu = opt_pids("cpu-pids", v, o->cpu_pids);
+			break;
+		case OPT_TREE:
+			o->tree = 1;
 			break;
 		case OPT_SINCE:
 			o->since = opt_num("since", v, 0, UINT64_MAX);
