@@ -88,10 +88,12 @@ export LOGCAST_DATA_DIR="$TRASH_DIRECTORY/var"
 export LOGCAST_RUN_DIR="$RUN_DIR"
 cd "$TRASH_DIRECTORY" || exit 1
 
-# Ports: derived from the script's number (10000 + 2 x number), so
-# scripts can run in parallel without colliding as long as their numbers
-# are at least 5 apart (10 ports each).  test_set_port VAR assigns the next.
-test_port_next=$((10000 + 10#$TEST_NUMBER * 2))
+# Ports: derived from the script's number (base + 2 x number; the base is
+# 10000, or LOGCAST_TEST_PORT_BASE to run a second suite beside the first,
+# e.g. 20000), so scripts can run in parallel without colliding as long as
+# their numbers are at least 5 apart (10 ports each).  test_set_port VAR
+# assigns the next.
+test_port_next=$((${LOGCAST_TEST_PORT_BASE:-10000} + 10#$TEST_NUMBER * 2))
 test_set_port() {
 	eval "$1=$test_port_next"
 	export "$1"
