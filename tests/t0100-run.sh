@@ -28,6 +28,7 @@ ours() {
 test_expect_success LIGHTTPD 'make run serves the page and the API, then SIGTERM to make stops all' '
 	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
 	make_pid=$! &&
+	test_when_finished "kill -TERM -- -$make_pid 2>/dev/null; true" &&
 	test_wait_until 60 started_ok &&
 	ours && test -s ours &&
 	kill -TERM $make_pid &&
@@ -38,6 +39,7 @@ test_expect_success LIGHTTPD 'make run serves the page and the API, then SIGTERM
 test_expect_success LIGHTTPD 'SIGTERM to its process group stops all' '
 	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
 	make_pid=$! &&
+	test_when_finished "kill -KILL -- -$make_pid 2>/dev/null; true" &&
 	test_wait_until 60 started_ok &&
 	kill -TERM -- -$make_pid &&
 	test_wait_until 15 "! kill -0 $make_pid" &&
@@ -47,6 +49,7 @@ test_expect_success LIGHTTPD 'SIGTERM to its process group stops all' '
 test_expect_success LIGHTTPD 'Ctrl-C (SIGINT to the process group) stops all' '
 	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
 	make_pid=$! &&
+	test_when_finished "kill -KILL -- -$make_pid 2>/dev/null; true" &&
 	test_wait_until 60 started_ok &&
 	kill -INT -- -$make_pid &&
 	test_wait_until 15 "! kill -0 $make_pid" &&
@@ -56,6 +59,7 @@ test_expect_success LIGHTTPD 'Ctrl-C (SIGINT to the process group) stops all' '
 test_expect_success LIGHTTPD 'a busy port is reported, not ignored' '
 	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
 	make_pid=$! &&
+	test_when_finished "kill -TERM -- -$make_pid 2>/dev/null; true" &&
 	test_wait_until 60 started_ok &&
 	(cd "$TOP" && make -s run) >second.log 2>&1;
 	grep "port $PORT is already in use" second.log &&
