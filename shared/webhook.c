@@ -40,21 +40,43 @@ int webhook_dir_sync(int dirfd, struct lcerr *err)
 	return 0;
 }
 
+static int tmp_name(const char *name, char *tmp, size_t len)
+{
+	int n = snprintf(tmp, len, ".%s.%ld.tmp", name, (long)getpid());
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Create and write the temporary; its fd (open) or negative. */
+static int write_tmp(int dirfd, const char *tmp, const void *data, size_t len)
+{
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, data, len);
+	if (rc) {
+		close(fd);
+		unlinkat(dirfd, tmp, 0);
+		return rc;
+	}
+	return fd;
+}
+
 int webhook_file_replace(int dirfd, const char *name, const void *data,
 			 size_t len, int durable, int sync_dir,
 			 struct lcerr *err)
 {
 	char tmp[256];
-	int fd, rc;
+	int fd, rc = 0;
 
-	if (snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", name, (long)getpid()) >=
-	    (int)sizeof(tmp))
+	if (tmp_name(name, tmp, sizeof(tmp)))
 		return lcerr_set(err, -ENAMETOOLONG, "file name too long");
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = write_tmp(dirfd, tmp, data, len);
 	if (fd < 0)
-		return lcerr_sys(err, -errno, "cannot create webhooks/%s", tmp);
-	rc = write_all(fd, data, len);
-	if (!rc && durable && fdatasync(fd))
+		return lcerr_sys(err, fd, "cannot write webhooks file %s", name);
+	if (durable && fdatasync(fd))
 		rc = -errno;
 	if (close(fd) && !rc)
 		rc = -errno;

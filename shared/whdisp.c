@@ -47,7 +47,8 @@
 
 #define READ_AHEAD       64              /* messages per batch read */
 #define READ_AHEAD_BYTES (256 * 1024)
-#define FLUSH_MS         10              /* least spacing of state writes */
+#define FLUSH_MS_MIN     10              /* spacing of state writes: at */
+#define FLUSH_MS_MAX     1000            /* least twice the last one's time */
 #define HOUSEKEEP_MS     1000            /* stat of subscriptions.json */
 #define LOG_ERROR_HOLD   5000            /* back-off after a log read error */
 
@@ -609,6 +610,16 @@ static void reload(struct whdisp *d)
 /* ------------------------------------------------------------------ */
 /* state writes                                                       */
 
+/* The least time between two batches: twice what the last one took, so
+ * the disk is never kept busy more than half the time by our syncs (and
+ * the groups grow with the load), within [FLUSH_MS_MIN, FLUSH_MS_MAX]. */
+static uint64_t flush_gap(struct whdisp *d)
+{
+	uint64_t gap = 2 * whwriter_last_ms(&d->writer);
+
+	return gap < FLUSH_MS_MIN ? FLUSH_MS_MIN : gap > FLUSH_MS_MAX ? FLUSH_MS_MAX : gap;
+}
+
 /* Hand every dirty state (and pending removals) to the writer. */
 static void flush(struct whdisp *d, int force, uint64_t mono)
 {
@@ -622,7 +633,7 @@ static void flush(struct whdisp *d, int force, uint64_t mono)
 			d->eps[i]->dirty = 1;
 	}
 	if (!whwriter_idle(&d->writer) ||
-	    (!force && mono < d->last_flush + FLUSH_MS))
+	    (!force && mono < d->last_flush + flush_gap(d)))
 		return;
 	for (i = 0; i < d->neps; i++)
 		n += d->eps[i]->dirty != 0;
@@ -758,8 +769,9 @@ static int run_loop(struct whdisp *d, int stop_fd)
 		else
 			for (i = 0; i < d->neps; i++)
 				if (d->eps[i]->dirty || d->nremoved) {
-					uint64_t t = d->last_flush + FLUSH_MS > mono ?
-						     d->last_flush + FLUSH_MS - mono : 0;
+					uint64_t gap = flush_gap(d);
+					uint64_t t = d->last_flush + gap > mono ?
+						     d->last_flush + gap - mono : 0;
 
 					if (t < timeout)
 						timeout = t;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "webhook.h"
@@ -21,6 +22,42 @@ static void free_jobs(struct whwriter_job *jobs, size_t n)
 	free(jobs);
 }
 
+/*
+ * One batch: each text written to a temporary, fdatasync'd and renamed
+ * over its file, removals in their place in the order, then one fsync of
+ * the directory for all the renames.  1 if anything failed (that job's old
+ * file stays).
+ */
+static int write_batch(struct whwriter *w, struct whwriter_job *jobs,
+		       size_t n, struct lcerr *err)
+{
+	size_t i;
+	int failed = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!jobs[i].data) {
+			if (unlinkat(w->dirfd, jobs[i].name, 0) && errno != ENOENT) {
+				lcerr_sys(err, -errno, "cannot remove %s", jobs[i].name);
+				failed = 1;
+			}
+		} else if (webhook_file_replace(w->dirfd, jobs[i].name, jobs[i].data,
+						jobs[i].len, w->durable, 0, err)) {
+			failed = 1;
+		}
+	}
+	if (n && w->durable && webhook_dir_sync(w->dirfd, err))
+		failed = 1;
+	return failed;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void *writer_main(void *arg)
 {
 	struct whwriter *w = arg;
@@ -32,8 +69,9 @@ static void *writer_main(void *arg)
 	for (;;) {
 		struct whwriter_job *jobs;
 		struct lcerr err = LCERR_INIT;
-		size_t n, i;
-		int failed = 0;
+		uint64_t t0, t1;
+		size_t n;
+		int failed;
 
 		while (!w->busy && !w->stop)
 			pthread_cond_wait(&w->cv, &w->mu);
@@ -43,26 +81,16 @@ static void *writer_main(void *arg)
 		n = w->njobs;
 		pthread_mutex_unlock(&w->mu);
 
-		for (i = 0; i < n; i++) {
-			if (!jobs[i].data) {
-				if (unlinkat(w->dirfd, jobs[i].name, 0) && errno != ENOENT) {
-					lcerr_sys(&err, -errno, "cannot remove %s", jobs[i].name);
-					failed = 1;
-				}
-			} else if (webhook_file_replace(w->dirfd, jobs[i].name,
-							jobs[i].data, jobs[i].len,
-							w->durable, 0, &err)) {
-				failed = 1;
-			}
-		}
-		if (n && w->durable && webhook_dir_sync(w->dirfd, &err))
-			failed = 1;
+		t0 = mono_ms();
+		failed = write_batch(w, jobs, n, &err);
+		t1 = mono_ms();
 		free_jobs(jobs, n);
 
 		pthread_mutex_lock(&w->mu);
 		w->jobs = NULL;
 		w->njobs = 0;
 		w->busy = 0;
+		w->last_ms = t1 - t0;
 		if (failed) {
 			w->failed = 1;
 			snprintf(w->error, sizeof(w->error), "%s", err.msg);
@@ -122,6 +150,16 @@ int whwriter_submit(struct whwriter *w, struct whwriter_job *jobs, size_t n)
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	return 0;
+}
+
+uint64_t whwriter_last_ms(struct whwriter *w)
+{
+	uint64_t ms;
+
+	pthread_mutex_lock(&w->mu);
+	ms = w->last_ms;
+	pthread_mutex_unlock(&w->mu);
+	return ms;
 }
 
 void whwriter_wait(struct whwriter *w)

@@ -27,6 +27,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lcerr.h"
 
@@ -45,6 +46,7 @@ struct whwriter {
 	size_t njobs;
 	int busy, stop, started;
 	int failed;                    /* a write failed since the last check */
+	uint64_t last_ms;              /* how long the last batch took */
 	char error[256];
 	void (*done)(void *ctx);       /* called by the thread after a batch */
 	void *done_ctx;
@@ -64,6 +66,9 @@ int whwriter_idle(struct whwriter *w);
 /* Hand over `n` jobs (the array is taken).  The writer must be idle:
  * -EBUSY otherwise (nothing is taken). */
 int whwriter_submit(struct whwriter *w, struct whwriter_job *jobs, size_t n);
+
+/* How long the last batch took to write, ms. */
+uint64_t whwriter_last_ms(struct whwriter *w);
 
 /* Wait until the current batch is written. */
 void whwriter_wait(struct whwriter *w);
