@@ -56,6 +56,7 @@ static int receipt(struct strbuf *out, const char *wid, json_t *env,
 {
 	json_t *o = json_object(), *ch = json_object_get(env, "channel");
 	json_t *id = json_object_get(env, "id");
+	double idv = json_number_value(id);        /* ids are exact below 2^53 */
 	struct timespec ts;
 	char *text = NULL;
 	int rc = -ENOMEM;
@@ -64,8 +65,9 @@ static int receipt(struct strbuf *out, const char *wid, json_t *env,
 	if (!o || json_object_set_new(o, "webhook_id", json_string(wid)) ||
 	    json_object_set_new(o, "channel", json_is_string(ch) ?
 				json_string(json_string_value(ch)) : json_null()) ||
-	    json_object_set_new(o, "id", json_is_integer(id) ?
-				json_integer(json_integer_value(id)) : json_null()) ||
+	    json_object_set_new(o, "id", json_is_number(id) && idv >= 0 &&
+				idv < 9007199254740992.0 && idv == (double)(json_int_t)idv ?
+				json_integer((json_int_t)idv) : json_null()) ||
 	    json_object_set_new(o, "received_at", webhook_json_time(
 		(uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000)) ||
 	    json_object_set_new(o, "verified", json_true()))
@@ -101,7 +103,10 @@ static void record(struct whreceive *r, struct http_resp *resp,
 	json_t *env;
 	int rc;
 
-	env = json_loadb(body->buf, body->len, 0, &jerr);
+	/* Numbers as reals: data may hold integers past 64 bits (the log keeps
+	 * them byte for byte), which jansson refuses as integers.  Only id and
+	 * channel are read; the envelope goes into the receipt as delivered. */
+	env = json_loadb(body->buf, body->len, JSON_DECODE_INT_AS_REAL, &jerr);
 	if (!json_is_object(env)) {
 		json_decref(env);
 		http_resp_error(resp, 400, "the body is not a JSON envelope");
