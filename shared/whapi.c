@@ -5,7 +5,8 @@
  * checked completely (URL and address policy, channels, secret) before
  * anything is written; its start cursors are the channels' last ids, read
  * just before the subscription is stored, so the endpoint receives what is
- * published from then on.
+ * published from then on (from id 1 for a channel that does not exist
+ * yet: registering creates no channel).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -328,7 +329,8 @@ out:
 	return rc;
 }
 
-/* Each channel's last id (creating the channels, so they can be watched). */
+/* Each channel's last id; 0 for a channel that does not exist yet (it is
+ * not created: subscribing is not publishing). */
 static int start_cursors(struct whapi *w, struct webhook_sub *sub,
 			 struct lcerr *err)
 {
@@ -339,8 +341,12 @@ static int start_cursors(struct whapi *w, struct webhook_sub *sub,
 	for (i = 0; !rc && i < sub->nchannels; i++) {
 		struct msglog_chan *c;
 
-		rc = msglog_chan_get(log, sub->channels[i], MSGLOG_CREATE, &c, err);
-		if (!rc) {
+		rc = msglog_chan_get(log, sub->channels[i], 0, &c, err);
+		if (rc == -ENOENT) {
+			sub->start[i] = 0;
+			rc = 0;
+			lcerr_clear(err);
+		} else if (!rc) {
 			sub->start[i] = msglog_chan_last_id(c);
 			msglog_chan_put(c);
 		}

@@ -51,10 +51,13 @@
 #define FLUSH_MS_MAX     1000            /* least twice the last one's time */
 #define HOUSEKEEP_MS     1000            /* stat of subscriptions.json */
 #define LOG_ERROR_HOLD   5000            /* back-off after a log read error */
+#define ATTACH_MS        1000            /* after a create in channels/, */
+#define ATTACH_POLL_MS   5               /* look for new channels this often */
 
 struct dchan {
 	char name[MSGLOG_NAME_MAX + 1];
-	struct msglog_chan *c;
+	struct msglog_chan *c;       /* NULL while the channel does not exist */
+	int watched;
 	unsigned refs;
 };
 
@@ -105,6 +108,7 @@ struct whdisp {
 	struct stat subs_st;
 	int have_subs_st;
 	uint64_t next_housekeep, last_flush;
+	uint64_t attach_until;       /* after a create in channels/: look often */
 };
 
 static void say(struct whdisp *d, const char *fmt, ...)
@@ -152,6 +156,30 @@ int whdisp_config_from_env(struct whdisp_config *c, struct lcerr *err)
 /* ------------------------------------------------------------------ */
 /* channels                                                           */
 
+/* Open (and watch) a channel that exists by now; one that does not stays
+ * detached - nothing to deliver - and is tried again at housekeeping and
+ * whenever something is created in <data>/channels. */
+static void dchan_attach(struct whdisp *d, struct dchan *ch)
+{
+	struct lcerr err = LCERR_INIT;
+	int rc;
+
+	if (ch->c)
+		return;
+	rc = msglog_chan_get(d->log, ch->name, 0, &ch->c, &err);
+	if (rc) {
+		if (rc != -ENOENT)
+			say(d, "channel %s: %s", ch->name, err.msg);
+		ch->c = NULL;
+		return;
+	}
+	if (d->watching && msglog_watch_add(&d->watch, ch->c, &err)) {
+		say(d, "channel %s: %s (it is looked at every second)", ch->name,
+		    err.msg);
+	}
+	ch->watched = d->watching && !err.code;
+}
+
 static struct dchan *dchan_get(struct whdisp *d, const char *name,
 			       struct lcerr *err)
 {
@@ -173,17 +201,9 @@ static struct dchan *dchan_get(struct whdisp *d, const char *name,
 		return NULL;
 	}
 	snprintf(ch->name, sizeof(ch->name), "%s", name);
-	if (msglog_chan_get(d->log, name, MSGLOG_CREATE, &ch->c, err)) {
-		free(ch);
-		return NULL;
-	}
-	if (d->watching && msglog_watch_add(&d->watch, ch->c, err)) {
-		msglog_chan_put(ch->c);
-		free(ch);
-		return NULL;
-	}
 	ch->refs = 1;
 	d->chans[d->nchans++] = ch;
+	dchan_attach(d, ch);
 	return ch;
 }
 
@@ -198,7 +218,7 @@ static void dchan_put(struct whdisp *d, struct dchan *ch)
 			d->chans[i] = d->chans[--d->nchans];
 			break;
 		}
-	if (d->watching)
+	if (ch->watched)
 		msglog_watch_remove(&d->watch, ch->c);
 	msglog_chan_put(ch->c);
 	free(ch);
@@ -325,7 +345,8 @@ static struct ep *ep_new(struct whdisp *d, const struct webhook_sub *sub,
 			ep_free(d, ep);
 			return NULL;
 		}
-		e->limit = d->cfg->once ? msglog_chan_last_id(e->ch->c) : UINT64_MAX;
+		e->limit = !d->cfg->once ? UINT64_MAX :
+			   e->ch->c ? msglog_chan_last_id(e->ch->c) : 0;
 	}
 	ep->phase = ep->st.disabled ? EP_OFF :
 		    ep->st.next_ms ? EP_WAIT : EP_READY;
@@ -378,6 +399,8 @@ static int ep_fill(struct whdisp *d, struct ep *ep, size_t k)
 
 	if (e->pos < e->b.n)
 		return 1;
+	if (!e->ch->c)
+		return 0;
 	upto = msglog_chan_last_id(e->ch->c);
 	if (upto > e->limit)
 		upto = e->limit;
@@ -730,7 +753,12 @@ static int run_loop(struct whdisp *d, int stop_fd)
 			d->next_housekeep = mono + HOUSEKEEP_MS;
 			if (subs_changed(d))
 				reload(d);
+			for (i = 0; i < d->nchans; i++)
+				dchan_attach(d, d->chans[i]);
 		}
+		if (mono < d->attach_until)     /* a channel is being created */
+			for (i = 0; i < d->nchans; i++)
+				dchan_attach(d, d->chans[i]);
 		for (i = 0; i < d->neps; i++)
 			ep_kick(d, d->eps[i], now, mono);
 		curl_multi_perform(d->multi, &running);
@@ -764,6 +792,12 @@ static int run_loop(struct whdisp *d, int stop_fd)
 			if (t < timeout)
 				timeout = t;
 		}
+		if (mono < d->attach_until && timeout > ATTACH_POLL_MS)
+			for (i = 0; i < d->nchans; i++)
+				if (!d->chans[i]->c) {
+					timeout = ATTACH_POLL_MS;
+					break;
+				}
 		if (!whwriter_idle(&d->writer))
 			;                      /* it wakes us when done */
 		else
@@ -796,8 +830,11 @@ static int run_loop(struct whdisp *d, int stop_fd)
 				while (msglog_watch_read(&d->watch, grown, 64, NULL) == 64)
 					;
 			} else if (extra[i].fd == d->dirwatch) {
+				/* its head file follows the directory: keep looking
+				 * for a moment */
 				drain_fd(d->dirwatch);
 				d->next_housekeep = 0;
+				d->attach_until = whxfer_now_ms() + ATTACH_MS;
 			}
 		}
 	}
@@ -822,9 +859,16 @@ static void shut_down(struct whdisp *d)
 	whwriter_wait(&d->writer);
 }
 
+static const char *chans_dir(const char *data_dir, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/channels", data_dir);
+	return buf;
+}
+
 int whdisp_run(const char *data_dir, const struct whdisp_config *cfg,
 	       int stop_fd, struct lcerr *err)
 {
+	char path[4096];
 	struct whdisp d;
 	size_t i;
 	int rc, writer = 0;
@@ -854,11 +898,15 @@ int whdisp_run(const char *data_dir, const struct whdisp_config *cfg,
 		if (rc)
 			goto out;
 		d.watching = 1;
+		/* one more inotify instance: new subscriptions (renamed into
+		 * webhooks/) and new channels (created in channels/) */
 		d.dirwatch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		if (d.dirwatch < 0 ||
-		    inotify_add_watch(d.dirwatch, d.store.dir, IN_MOVED_TO) < 0) {
-			say(&d, "no inotify watch on %s (%s): new subscriptions are "
-			    "seen within a second", d.store.dir, strerror(errno));
+		    inotify_add_watch(d.dirwatch, d.store.dir, IN_MOVED_TO) < 0 ||
+		    inotify_add_watch(d.dirwatch, chans_dir(data_dir, path, sizeof(path)),
+				      IN_CREATE | IN_MOVED_TO) < 0) {
+			say(&d, "no inotify watch on %s (%s): new subscriptions and "
+			    "channels are seen within a second", data_dir, strerror(errno));
 			if (d.dirwatch >= 0)
 				close(d.dirwatch);
 			d.dirwatch = -1;

@@ -30,10 +30,11 @@
  *           a schedule: a failed endpoint keeps its next-attempt time for
  *           a later run.  For a crontab line.
  *   watch   run until `stop_fd` becomes readable.  Woken by one inotify
- *           instance on every subscribed channel (watch.h), by an inotify
- *           watch on <data>/webhooks for new or changed subscriptions
- *           (with a once-a-second stat as a fallback), by libcurl's
- *           sockets and by the retry timers.
+ *           instance on every subscribed channel (watch.h), by a second
+ *           one on <data>/webhooks (new or changed subscriptions) and
+ *           <data>/channels (a subscribed channel that did not exist yet
+ *           is created), with a once-a-second look as a fallback, by
+ *           libcurl's sockets and by the retry timers.
  *
  * Either way the dispatcher first takes an exclusive flock on
  * <data>/webhooks/dispatch.lock, so two dispatchers never deliver the same

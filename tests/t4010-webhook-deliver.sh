@@ -85,6 +85,20 @@ test_expect_success LIGHTTPD,RECEIVER 'every delivery verified; state and attemp
 	json wh-attempts.json "o[0].duration_ms" | grep "^[0-9][0-9]*$"
 '
 
+test_expect_success LIGHTTPD,RECEIVER 'registering creates no channel; one created later is delivered from id 1' '
+	wh_register "http://127.0.0.1:$RPORT/later" later &&
+	test "$(wh_field $WH_ID o.cursors.later)" = 0 &&
+	test_path_is_missing "$LOGCAST_DATA_DIR/channels/later" &&
+	sleep 0.2 &&
+	t0=$(now_ms) &&
+	http POST "$BASE/api/channels/later/messages" -d "\"first ever\"" &&
+	test_status 201 &&
+	test_wait_until 10 "test \$(receiver_count recv later) -ge 1" &&
+	t1=$(tail -n 1 "$TRASH_DIRECTORY/recv/later.log" | sed "s/^{\"t\":\([0-9]*\),.*/\1/") &&
+	test_measured "a channel created after its webhook: first message delivered $((t1 - t0)) ms after its publish" &&
+	test "$(receiver_field recv id later)" = msg_later_1
+'
+
 test_expect_success LIGHTTPD,RECEIVER 'the seed POST /orders is delivered to the endpoints of orders' '
 	wh_register "http://127.0.0.1:$RPORT/orders-hook" orders &&
 	http POST "$BASE/orders" -H "Content-Type: application/json" -d "{\"id\":7,\"amount\":99.5}" &&
