@@ -1,23 +1,14 @@
 /*
- * whdisp.c - the webhook dispatcher's event loop (see whdisp.h).
- *
- * Data structures:
- *
- *   struct dchan   a channel some endpoint follows: its log handle (and
- *                  inotify watch), shared by the endpoints on it
- *   struct ep      an endpoint: a copy of its subscription, its signing
- *                  key, its delivery state (cursors live there), its easy
- *                  handle, and per channel a batch of messages read ahead
- *   phase          READY (may start the next message), BUSY (one attempt
- *                  in flight), WAIT (failed; next attempt at st.next_ms),
- *                  OFF (disabled)
+ * whdisp.c - the webhook dispatcher's event loop (see whdisp.h), its
+ * channels, its view of the subscriptions and its state writes; one
+ * endpoint's delivery is whep.c (data structures in whep.h).
  *
  * Every turn of the loop offers each READY or due endpoint its next
  * message: that costs a look at shared memory (the channel's last id)
  * unless there is news, so wake-ups need no bookkeeping - an inotify event
  * only ends the wait.  Finished attempts update the state in memory and
  * mark it dirty; the writer (whwriter.h) makes dirty states durable in
- * groups.
+ * groups, spaced by twice the time the last group took.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,86 +26,14 @@
 #include <curl/curl.h>
 
 #include "parse.h"
-#include "watch.h"
-#include "webhook.h"
-#include "whaddr.h"
-#include "whdisp.h"
-#include "whsched.h"
-#include "whsig.h"
-#include "whstate.h"
-#include "whwriter.h"
-#include "whxfer.h"
+#include "whep.h"
 
-#define READ_AHEAD       64              /* messages per batch read */
-#define READ_AHEAD_BYTES (256 * 1024)
 #define FLUSH_MS_MIN     10              /* spacing of state writes: at */
 #define FLUSH_MS_MAX     1000            /* least twice the last one's time */
 #define HOUSEKEEP_MS     1000            /* stat of subscriptions.json */
-#define LOG_ERROR_HOLD   5000            /* back-off after a log read error */
 #define ATTACH_MS        1000            /* after a create in channels/, */
 #define ATTACH_POLL_MS   5               /* look for new channels this often */
-
-struct dchan {
-	char name[MSGLOG_NAME_MAX + 1];
-	struct msglog_chan *c;       /* NULL while the channel does not exist */
-	int watched;
-	unsigned refs;
-};
-
-struct epch {
-	struct dchan *ch;
-	size_t cur_idx;              /* its cursor: st.cursors[cur_idx] */
-	struct msglog_batch b;       /* read ahead, from b.msgs[pos] on */
-	size_t pos;
-	uint64_t limit;              /* once: the last id at the pass start */
-};
-
-enum ep_phase { EP_READY, EP_BUSY, EP_WAIT, EP_OFF };
-
-struct ep {
-	struct webhook_sub sub;
-	struct whsig sig;
-	struct whstate st;
-	struct epch *chs;
-	struct whxfer x;
-	enum ep_phase phase;
-	int dirty, mark;
-	size_t cur;                  /* the attempt in flight: channel index */
-	uint64_t cur_id;             /* and message id */
-	char wid[MSGLOG_NAME_MAX + 32];
-	uint64_t at_ms;              /* wall clock at its start */
-	uint64_t hold_until;         /* monotonic: after a log read error */
-};
-
-struct whdisp {
-	const struct whdisp_config *cfg;
-	struct whsched sched;
-	struct whaddr_policy allow;
-	struct webhook_store store;
-	struct msglog *log;
-	CURLM *multi;
-	struct msglog_watch watch;
-	int watching;
-	int dirwatch;
-	int lock_fd;
-	struct whwriter writer;
-	struct ep **eps;
-	size_t neps;
-	struct dchan **chans;
-	size_t nchans;
-	char (*removed)[64];         /* state files to delete, next flush */
-	size_t nremoved;
-	size_t busy;
-	struct stat subs_st;
-	int have_subs_st;
-	uint64_t next_housekeep, last_flush;
-	uint64_t attach_until;       /* after a create in channels/: look often */
-};
-
-static void say(struct whdisp *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void say(struct whdisp *d, const char *fmt, ...)
+void whdisp_say(struct whdisp *d, const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
@@ -125,14 +44,6 @@ static void say(struct whdisp *d, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	d->cfg->log(d->cfg->log_ctx, msg);
-}
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 int whdisp_config_from_env(struct whdisp_config *c, struct lcerr *err)
@@ -169,19 +80,19 @@ static void dchan_attach(struct whdisp *d, struct dchan *ch)
 	rc = msglog_chan_get(d->log, ch->name, 0, &ch->c, &err);
 	if (rc) {
 		if (rc != -ENOENT)
-			say(d, "channel %s: %s", ch->name, err.msg);
+			whdisp_say(d, "channel %s: %s", ch->name, err.msg);
 		ch->c = NULL;
 		return;
 	}
 	if (d->watching && msglog_watch_add(&d->watch, ch->c, &err)) {
-		say(d, "channel %s: %s (it is looked at every second)", ch->name,
-		    err.msg);
+		whdisp_say(d, "channel %s: %s (it is looked at every second)", ch->name,
+			   err.msg);
 	}
 	ch->watched = d->watching && !err.code;
 }
 
-static struct dchan *dchan_get(struct whdisp *d, const char *name,
-			       struct lcerr *err)
+struct dchan *whdisp_chan_get(struct whdisp *d, const char *name,
+			      struct lcerr *err)
 {
 	struct dchan *ch, **n;
 	size_t i;
@@ -207,7 +118,7 @@ static struct dchan *dchan_get(struct whdisp *d, const char *name,
 	return ch;
 }
 
-static void dchan_put(struct whdisp *d, struct dchan *ch)
+void whdisp_chan_put(struct whdisp *d, struct dchan *ch)
 {
 	size_t i;
 
@@ -222,322 +133,6 @@ static void dchan_put(struct whdisp *d, struct dchan *ch)
 		msglog_watch_remove(&d->watch, ch->c);
 	msglog_chan_put(ch->c);
 	free(ch);
-}
-
-/* ------------------------------------------------------------------ */
-/* endpoints                                                          */
-
-static uint64_t *ep_cursor(struct ep *ep, size_t k)
-{
-	return &ep->st.cursors[ep->chs[k].cur_idx].id;
-}
-
-static void ep_free(struct whdisp *d, struct ep *ep)
-{
-	size_t i;
-
-	if (ep->phase == EP_BUSY) {
-		curl_multi_remove_handle(d->multi, ep->x.easy);
-		d->busy--;
-	}
-	for (i = 0; ep->chs && i < ep->sub.nchannels; i++) {
-		msglog_batch_release(&ep->chs[i].b);
-		dchan_put(d, ep->chs[i].ch);
-	}
-	free(ep->chs);
-	whxfer_release(&ep->x);
-	whsig_release(&ep->sig);
-	whstate_release(&ep->st);
-	webhook_sub_release(&ep->sub);
-	free(ep);
-}
-
-static void ep_disable(struct whdisp *d, struct ep *ep, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void ep_disable(struct whdisp *d, struct ep *ep, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(ep->st.reason, sizeof(ep->st.reason), fmt, ap);
-	va_end(ap);
-	ep->st.disabled = 1;
-	ep->st.next_ms = 0;
-	ep->phase = EP_OFF;
-	ep->dirty = 1;
-	say(d, "webhook %s disabled: %s", ep->sub.id, ep->st.reason);
-}
-
-/* The API asked (retry_seq) to resume: from the cursors, failures reset. */
-static void ep_resume(struct whdisp *d, struct ep *ep, uint64_t seq)
-{
-	ep->st.retry_seq = seq;
-	ep->dirty = 1;
-	if (!ep->x.easy || !ep->sig.ctx)
-		return;              /* unusable URL or secret: stays disabled */
-	ep->st.disabled = 0;
-	ep->st.reason[0] = '\0';
-	ep->st.failures = 0;
-	ep->st.next_ms = 0;
-	ep->hold_until = 0;
-	if (ep->phase != EP_BUSY)
-		ep->phase = EP_READY;
-	ep->dirty = 1;
-	say(d, "webhook %s resumed", ep->sub.id);
-}
-
-static void ep_load_state(struct whdisp *d, struct ep *ep)
-{
-	struct lcerr err = LCERR_INIT;
-	struct strbuf text;
-	char name[64];
-	int rc;
-
-	webhook_state_name(ep->sub.id, name, sizeof(name));
-	strbuf_init(&text, WEBHOOK_FILE_MAX);
-	rc = webhook_file_read(d->store.statefd, name, WEBHOOK_FILE_MAX, &text, &err);
-	if (!rc)
-		rc = whstate_parse(&ep->st, text.buf, text.len, &err);
-	if (rc) {
-		if (rc != -ENOENT)
-			say(d, "webhook %s: %s; starting from its registration cursors",
-			    ep->sub.id, err.msg);
-		whstate_release(&ep->st);
-		whstate_init(&ep->st, ep->sub.id);
-		ep->st.retry_seq = ep->sub.retry_seq;
-		ep->dirty = 1;
-	}
-	strbuf_release(&text);
-}
-
-static struct ep *ep_new(struct whdisp *d, const struct webhook_sub *sub,
-			 struct lcerr *err)
-{
-	struct ep *ep = calloc(1, sizeof(*ep));
-	size_t i, j;
-
-	if (!ep || webhook_sub_copy(&ep->sub, sub)) {
-		free(ep);
-		lcerr_set(err, -ENOMEM, "out of memory");
-		return NULL;
-	}
-	whstate_init(&ep->st, sub->id);
-	ep_load_state(d, ep);
-	for (i = 0; i < sub->nchannels; i++)
-		if (!whstate_cursor(&ep->st, sub->channels[i]) &&
-		    whstate_cursor_set(&ep->st, sub->channels[i], sub->start[i]))
-			goto oom;
-	whstate_cursor_prune(&ep->st, sub);
-	ep->chs = calloc(sub->nchannels, sizeof(*ep->chs));
-	if (!ep->chs)
-		goto oom;
-	for (i = 0; i < sub->nchannels; i++) {
-		struct epch *e = &ep->chs[i];
-
-		msglog_batch_init(&e->b);
-		for (j = 0; j < ep->st.ncursors; j++)
-			if (!strcmp(ep->st.cursors[j].channel, sub->channels[i]))
-				e->cur_idx = j;
-		e->ch = dchan_get(d, sub->channels[i], err);
-		if (!e->ch) {
-			ep->sub.nchannels = i + 1;     /* free what we have */
-			ep_free(d, ep);
-			return NULL;
-		}
-		e->limit = !d->cfg->once ? UINT64_MAX :
-			   e->ch->c ? msglog_chan_last_id(e->ch->c) : 0;
-	}
-	ep->phase = ep->st.disabled ? EP_OFF :
-		    ep->st.next_ms ? EP_WAIT : EP_READY;
-	if (whsig_init(&ep->sig, sub->secret, err))
-		ep_disable(d, ep, "its secret is unusable: %s", err->msg);
-	if (whxfer_init(&ep->x, sub->url, &d->allow, d->cfg->timeout_ms, ep, err))
-		ep_disable(d, ep, "its URL is unusable: %s", err->msg);
-	if (sub->retry_seq > ep->st.retry_seq)
-		ep_resume(d, ep, sub->retry_seq);
-	lcerr_clear(err);
-	return ep;
-oom:
-	ep_free(d, ep);
-	lcerr_set(err, -ENOMEM, "out of memory");
-	return NULL;
-}
-
-/* Record the ids first..last of channel k as skipped. */
-static void ep_gap(struct whdisp *d, struct ep *ep, size_t k, uint64_t first,
-		   uint64_t last)
-{
-	struct whattempt a;
-	char why[160];
-
-	snprintf(why, sizeof(why),
-		 "dropped by retention: messages %llu..%llu of channel %s were "
-		 "removed before they could be delivered",
-		 (unsigned long long)first, (unsigned long long)last,
-		 ep->chs[k].ch->name);
-	memset(&a, 0, sizeof(a));
-	a.at_ms = wall_ms();
-	a.channel = ep->chs[k].ch->name;
-	a.msg_id = first;
-	a.last_id = last;
-	a.error = why;
-	whstate_attempt_add(&ep->st, &a);
-	*ep_cursor(ep, k) = last;
-	ep->dirty = 1;
-	say(d, "webhook %s: %s", ep->sub.id, why);
-}
-
-/* Make sure channel k has its next message in the batch: 1 yes, 0 none,
- * -1 on a log error. */
-static int ep_fill(struct whdisp *d, struct ep *ep, size_t k)
-{
-	struct epch *e = &ep->chs[k];
-	struct lcerr err = LCERR_INIT;
-	uint64_t cur = *ep_cursor(ep, k), upto;
-	int rc;
-
-	if (e->pos < e->b.n)
-		return 1;
-	if (!e->ch->c)
-		return 0;
-	upto = msglog_chan_last_id(e->ch->c);
-	if (upto > e->limit)
-		upto = e->limit;
-	if (cur >= upto)
-		return 0;
-	rc = msglog_read(e->ch->c, cur, READ_AHEAD, READ_AHEAD_BYTES, &e->b, &err);
-	if (rc < 0) {
-		say(d, "webhook %s: cannot read channel %s: %s", ep->sub.id,
-		    e->ch->name, err.msg);
-		return -1;
-	}
-	e->pos = 0;
-	while (e->b.n && e->b.msgs[e->b.n - 1].id > e->limit)
-		e->b.n--;
-	if (!e->b.n)
-		return 0;
-	if (e->b.msgs[0].id > cur + 1)
-		ep_gap(d, ep, k, cur + 1, e->b.msgs[0].id - 1);
-	return 1;
-}
-
-static void ep_start(struct whdisp *d, struct ep *ep, size_t k)
-{
-	struct epch *e = &ep->chs[k];
-	const struct msglog_msg *m = &e->b.msgs[e->pos];
-	const char *body = e->b.buf.buf + m->off;
-	char sig[WHSIG_SIG_MAX];
-	uint64_t ts;
-
-	snprintf(ep->wid, sizeof(ep->wid), "msg_%s_%llu", e->ch->name,
-		 (unsigned long long)m->id);
-	ep->at_ms = wall_ms();
-	ts = ep->at_ms / 1000;
-	if (whsig_sign(&ep->sig, ep->wid, ts, body, m->len, sig, sizeof(sig)) ||
-	    whxfer_prepare(&ep->x, ep->wid, ts, sig, body, m->len) ||
-	    curl_multi_add_handle(d->multi, ep->x.easy) != CURLM_OK) {
-		say(d, "webhook %s: cannot start an attempt (out of memory?)",
-		    ep->sub.id);
-		ep->hold_until = whxfer_now_ms() + LOG_ERROR_HOLD;
-		return;
-	}
-	ep->cur = k;
-	ep->cur_id = m->id;
-	ep->phase = EP_BUSY;
-	d->busy++;
-}
-
-/* Offer the endpoint its next message, if it may take one. */
-static void ep_kick(struct whdisp *d, struct ep *ep, uint64_t now, uint64_t mono)
-{
-	const struct msglog_msg *best = NULL;
-	size_t k, bk = 0;
-
-	if (ep->phase == EP_BUSY || ep->phase == EP_OFF || !ep->x.easy ||
-	    (ep->phase == EP_WAIT && now < ep->st.next_ms) ||
-	    (ep->hold_until && mono < ep->hold_until))
-		return;
-	ep->hold_until = 0;
-	for (k = 0; k < ep->sub.nchannels; k++) {
-		const struct msglog_msg *m;
-		int rc = ep_fill(d, ep, k);
-
-		if (rc < 0) {
-			ep->hold_until = mono + LOG_ERROR_HOLD;
-			return;
-		}
-		if (!rc)
-			continue;
-		m = &ep->chs[k].b.msgs[ep->chs[k].pos];
-		if (!best || m->time_ms < best->time_ms) {
-			best = m;
-			bk = k;
-		}
-	}
-	if (!best) {
-		if (ep->phase == EP_WAIT)       /* due, but nothing left */
-			ep->phase = EP_READY;
-		return;
-	}
-	ep_start(d, ep, bk);
-}
-
-static void ep_done(struct whdisp *d, struct ep *ep, CURLcode code)
-{
-	struct whxfer_result r;
-	struct whattempt a;
-	uint64_t now, delay;
-
-	curl_multi_remove_handle(d->multi, ep->x.easy);
-	d->busy--;
-	whxfer_result(&ep->x, code, &r);
-	now = wall_ms();
-	memset(&a, 0, sizeof(a));
-	a.at_ms = ep->at_ms;
-	a.channel = ep->chs[ep->cur].ch->name;
-	a.msg_id = ep->cur_id;
-	a.webhook_id = ep->wid;
-	a.status = r.status;
-	a.duration_ms = r.duration_ms;
-	ep->st.last_attempt_ms = ep->at_ms;
-	if (r.ok) {
-		*ep_cursor(ep, ep->cur) = ep->cur_id;
-		ep->chs[ep->cur].pos++;
-		ep->st.failures = 0;
-		ep->st.next_ms = 0;
-		ep->st.delivered++;
-		ep->st.last_success_ms = now;
-		ep->phase = EP_READY;
-	} else {
-		a.error = r.error;
-		if (ep->x.response.len) {
-			a.response = ep->x.response.buf;
-			a.response_len = ep->x.response.len;
-		}
-		ep->st.failures++;
-		if (r.status == 410) {
-			ep_disable(d, ep, "the endpoint answered 410 Gone");
-		} else if (whsched_next(&d->sched, ep->st.failures, &delay)) {
-			ep_disable(d, ep, "gave up after %u failed attempts (the retry "
-				   "schedule is exhausted; last error: %s); "
-				   "POST /api/webhooks/%s/retry resumes",
-				   ep->st.failures, r.error, ep->sub.id);
-		} else {
-			if (r.retry_after_s)
-				delay = whsched_retry_after(r.retry_after_s);
-			ep->st.next_ms = now + delay;
-			a.next_ms = ep->st.next_ms;
-			ep->phase = EP_WAIT;
-		}
-	}
-	if (whstate_attempt_add(&ep->st, &a))
-		say(d, "webhook %s: out of memory recording an attempt", ep->sub.id);
-	ep->dirty = 1;
-	if (d->cfg->verbose)
-		say(d, "webhook %s %s: %s (%d, %llu ms)", ep->sub.id, ep->wid,
-		    r.ok ? "delivered" : r.error, r.status,
-		    (unsigned long long)r.duration_ms);
 }
 
 /* ------------------------------------------------------------------ */
@@ -581,7 +176,7 @@ static void reload(struct whdisp *d)
 	webhook_list_init(&l);
 	subs_stat(d, &d->subs_st, &d->have_subs_st);
 	if (webhook_list_load(&d->store, &l, &err)) {
-		say(d, "cannot read the subscriptions: %s", err.msg);
+		whdisp_say(d, "cannot read the subscriptions: %s", err.msg);
 		return;
 	}
 	for (i = 0; i < d->neps; i++)
@@ -593,16 +188,16 @@ static void reload(struct whdisp *d)
 		if (ep) {
 			ep->mark = 1;
 			if (sub->retry_seq > ep->st.retry_seq)
-				ep_resume(d, ep, sub->retry_seq);
+				whep_resume(d, ep, sub->retry_seq);
 			continue;
 		}
-		ep = ep_new(d, sub, &err);
+		ep = whep_new(d, sub, &err);
 		n = ep ? realloc(d->eps, (d->neps + 1) * sizeof(*n)) : NULL;
 		if (!n) {
-			say(d, "webhook %s: cannot start: %s", sub->id,
-			    err.msg[0] ? err.msg : "out of memory");
+			whdisp_say(d, "webhook %s: cannot start: %s", sub->id,
+				   err.msg[0] ? err.msg : "out of memory");
 			if (ep)
-				ep_free(d, ep);
+				whep_free(d, ep);
 			continue;
 		}
 		d->eps = n;
@@ -622,8 +217,8 @@ static void reload(struct whdisp *d)
 			d->removed = rm;
 			webhook_state_name(ep->sub.id, rm[d->nremoved++], sizeof(*rm));
 		}
-		say(d, "webhook %s deleted", ep->sub.id);
-		ep_free(d, ep);
+		whdisp_say(d, "webhook %s deleted", ep->sub.id);
+		whep_free(d, ep);
 		d->eps[i] = d->eps[--d->neps];
 	}
 	curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)(2 * d->neps + 16));
@@ -651,7 +246,7 @@ static void flush(struct whdisp *d, int force, uint64_t mono)
 	size_t i, n = d->nremoved, j = 0;
 
 	if (whwriter_failed(&d->writer, why, sizeof(why))) {
-		say(d, "writing delivery state failed (will retry): %s", why);
+		whdisp_say(d, "writing delivery state failed (will retry): %s", why);
 		for (i = 0; i < d->neps; i++)
 			d->eps[i]->dirty = 1;
 	}
@@ -722,7 +317,7 @@ static int take_lock(struct whdisp *d, int stop_fd, struct lcerr *err)
 		if (d->cfg->once)
 			return 1;
 		if (!said++)
-			say(d, "another dispatcher holds webhooks/dispatch.lock; waiting");
+			whdisp_say(d, "another dispatcher holds webhooks/dispatch.lock; waiting");
 		if (poll(&p, stop_fd >= 0 ? 1 : 0, 500) > 0)
 			return 1;
 	}
@@ -742,7 +337,7 @@ static int run_loop(struct whdisp *d, int stop_fd)
 	int stopping = 0;
 
 	for (;;) {
-		uint64_t now = wall_ms(), mono = whxfer_now_ms(), timeout = HOUSEKEEP_MS;
+		uint64_t now = whep_wall_ms(), mono = whxfer_now_ms(), timeout = HOUSEKEEP_MS;
 		size_t i, nextra = 0, done = 0;
 		int running, left;
 		CURLMsg *msg;
@@ -760,7 +355,7 @@ static int run_loop(struct whdisp *d, int stop_fd)
 			for (i = 0; i < d->nchans; i++)
 				dchan_attach(d, d->chans[i]);
 		for (i = 0; i < d->neps; i++)
-			ep_kick(d, d->eps[i], now, mono);
+			whep_kick(d, d->eps[i], now, mono);
 		curl_multi_perform(d->multi, &running);
 		while ((msg = curl_multi_info_read(d->multi, &left))) {
 			struct ep *ep;
@@ -769,7 +364,7 @@ static int run_loop(struct whdisp *d, int stop_fd)
 				continue;
 			ep = whxfer_owner(msg->easy_handle);
 			if (ep && ep->phase == EP_BUSY) {
-				ep_done(d, ep, msg->data.result);
+				whep_done(d, ep, msg->data.result);
 				done++;
 			}
 		}
@@ -905,8 +500,8 @@ int whdisp_run(const char *data_dir, const struct whdisp_config *cfg,
 		    inotify_add_watch(d.dirwatch, d.store.dir, IN_MOVED_TO) < 0 ||
 		    inotify_add_watch(d.dirwatch, chans_dir(data_dir, path, sizeof(path)),
 				      IN_CREATE | IN_MOVED_TO) < 0) {
-			say(&d, "no inotify watch on %s (%s): new subscriptions and "
-			    "channels are seen within a second", data_dir, strerror(errno));
+			whdisp_say(&d, "no inotify watch on %s (%s): new subscriptions and "
+				   "channels are seen within a second", data_dir, strerror(errno));
 			if (d.dirwatch >= 0)
 				close(d.dirwatch);
 			d.dirwatch = -1;
@@ -925,7 +520,7 @@ out:
 	if (writer)
 		whwriter_stop(&d.writer);
 	for (i = 0; i < d.neps; i++)
-		ep_free(&d, d.eps[i]);
+		whep_free(&d, d.eps[i]);
 	free(d.eps);
 	free(d.chans);
 	free(d.removed);
