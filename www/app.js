@@ -75,7 +75,8 @@ function intervalControl(panel) {
 const SPECS = [
   {
     key: 'short', title: 'Short polling',
-    how: (ch, p) => el('span', {}, code(`GET /api/channels/${ch}/messages?since=N`), ' ', intervalControl(p)),
+    how: (ch) => el('span', {}, code(`GET /api/channels/${ch}/messages?since=N`), ', answered at once'),
+    control: (p) => intervalControl(p),
     makeTransport: (ch, hooks, p) => new ShortPoll(ch, hooks, { interval: (p.intervalS ?? DEFAULT_INTERVAL_S) * 1000 }),
   },
   {
@@ -95,8 +96,8 @@ const SPECS = [
   },
   {
     key: 'webhook', title: 'Webhooks',
-    how: () => el('span', {}, 'server ', code('POST'), 's each message to ', code('/hooks/receiver'),
-      '; its receipts, read with ', code(`EventSource …/${RECEIPTS_CHANNEL}/events`)),
+    how: () => el('span', {}, 'the server POSTs each message to ', code('/hooks/receiver'),
+      '; the page reads its receipts by SSE'),
     makeTransport: (ch, hooks) => new Sse(RECEIPTS_CHANNEL, hooks),
   },
 ];
@@ -223,6 +224,7 @@ function setupPublish() {
     channel: () => app.channel,
     ws: () => app.panels.ws?.transport,
     say,
+    otherTabs: () => app.tabs?.others() ?? 0,
   });
   const form = $('#publish-form');
   const input = $('#publish-text');
@@ -349,7 +351,7 @@ function main() {
   serverNow();
   setInterval(serverNow, 5000);
   showBench($('#bench-body'));
-  watchTabs({
+  app.tabs = watchTabs({
     pause: () => Object.values(app.panels).forEach((p) => p.pause()),
     resume: () => Object.values(app.panels).forEach((p) => p.resume()),
   });

@@ -65,7 +65,9 @@ export function summary(data) {
 }
 
 export class Panel {
-  // spec: { key, title, mechanism, how(channel) -> node, makeTransport(channel, hooks) }
+  // spec: { key, title, how(channel, panel) -> node (the requests it makes),
+  //         control(panel) -> node (optional, after the status text),
+  //         makeTransport(channel, hooks) }
   // app: { probeRange(channel) -> Promise<{first,last}|null>, changed() }
   constructor(spec, app) {
     this.spec = spec;
@@ -106,15 +108,16 @@ export class Panel {
     this.root = el('section', {
       class: 'panel', id: `panel-${key}`, 'data-technique': key, 'aria-labelledby': id('title'),
     },
-      el('header', {}, el('h3', { id: id('title') }, title), this.toggleBtn),
-      el('p', { class: 'status-line' }, this.stateEl, ' ', this.detailEl),
-      this.howEl,
+      el('h3', { id: id('title') }, title),
+      el('div', { class: 'controls' }, this.stateEl, this.toggleBtn),
+      this.statusEl = el('p', { class: 'status-line' }, this.detailEl),
       this.checkEl,
       counters([['received', 'messages'], ['requests', 'requests'], ['bytes', 'bytes']]),
       el('p', { class: 'lat-title', id: id('lat') }, 'latency, publish → display'),
       counters([['last', 'last'], ['median', 'median'], ['worst', 'worst']]),
       this.extraEl,
-      this.list);
+      this.list,
+      this.howEl);
     this.root.querySelectorAll('.counters')[1].setAttribute('aria-labelledby', id('lat'));
     this.setState('idle', {});
   }
@@ -131,6 +134,7 @@ export class Panel {
     this.arrivals.clear();
     this.list.replaceChildren();
     this.howEl.replaceChildren(this.spec.how(channel, this));
+    if (this.spec.control) this.statusEl.replaceChildren(this.detailEl, ' ', this.spec.control(this));
     this.transport = this.spec.makeTransport(channel, this.hooks());
     if (!this.userStopped) this.transport.start(startAt);
     else this.setState('stopped', { text: 'press Start to subscribe' });
@@ -217,7 +221,8 @@ export class Panel {
       this.meter.received++;
       const p = publishedAt(env);
       // Published while the panel was stopped: caught up, not a latency.
-      const latency = p && p.ms >= this.resumedAt ? now - p.ms : null;
+      // (never below 0: another machine's clock may run ahead of ours)
+      const latency = p && p.ms >= this.resumedAt ? Math.max(0, now - p.ms) : null;
       if (latency !== null) this.meter.latency(latency);
       this.arrivals.set(env.id, { at: now, latency });
       this.noteBurst(env.data);
@@ -412,7 +417,7 @@ export class WebhookPanel extends Panel {
       const at = Date.parse(env.receipt?.received_at);
       // The receipt's time is the receiver's: valid even when this panel
       // was stopped meanwhile.
-      if (p && Number.isFinite(at) && env.id > this.seq.lastId) this.receipt.latency(at - p.ms);
+      if (p && Number.isFinite(at) && env.id > this.seq.lastId) this.receipt.latency(Math.max(0, at - p.ms));
     }
     super.receive(list);
   }
@@ -459,7 +464,7 @@ export class WebhookPanel extends Panel {
       };
       parts.push(el('p', { class: 'muted' },
         'delivered to ', el('code', {}, eps.length === 1 ? where(eps[0].url) : `${eps.length} endpoints`),
-        '; deliveries go on while this panel is stopped, and it catches up from the receipts'));
+        ' (deliveries go on while this panel is stopped; it catches up)'));
     }
     this.extraEl.replaceChildren(...parts);
   }

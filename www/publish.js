@@ -23,7 +23,8 @@ export function stampJson(text, now) {
 }
 
 export class Publisher {
-  // ctx: { channel() -> name, ws() -> the Ws transport or null, say(text, kind) }
+  // ctx: { channel() -> name, ws() -> the Ws transport or null,
+  //        say(text, kind), otherTabs() -> other tabs of the page open }
   constructor(ctx) {
     this.ctx = ctx;
     this.count = 0;
@@ -47,12 +48,24 @@ export class Publisher {
 
   async postHttp(body) {
     const t0 = performance.now();
-    const { body: text } = await fetchText(`${channelPath(this.ctx.channel())}/messages`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body,
-    });
-    return { env: JSON.parse(text), ms: performance.now() - t0 };
+    // A POST that waits this long is most likely queued behind held
+    // connections of other windows of this page: say so.
+    const slow = setTimeout(() => {
+      if (this.ctx.otherTabs?.() > 0) {
+        this.ctx.say('Waiting for a free connection: browsers open at most six per server, '
+          + 'and other windows of this page hold some of them (long poll, event streams).', 'busy', null, true);
+      }
+    }, 1500);
+    try {
+      const { body: text } = await fetchText(`${channelPath(this.ctx.channel())}/messages`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body,
+      });
+      return { env: JSON.parse(text), ms: performance.now() - t0 };
+    } finally {
+      clearTimeout(slow);
+    }
   }
 
   sendWs(body) {

@@ -7,7 +7,9 @@
 // another tab of the page is open, a tab the user cannot see pauses its
 // panels, and resumes them (from the last id each showed: nothing is
 // lost) when it is shown again.  A single tab never pauses, so watching
-// it while publishing from a terminal works as expected.
+// it while publishing from a terminal works as expected.  Two windows of
+// the page side by side, both visible, do share the six connections: the
+// publish box then says why a request waits.
 //
 // Tabs find each other on a BroadcastChannel: each says "hello" when it
 // starts and every PING_MS after, and "bye" when it goes away; a tab not
@@ -15,8 +17,9 @@
 
 const PING_MS = 5000;
 
+// Returns { others() -> how many other tabs of the page are open }.
 export function watchTabs({ pause, resume }) {
-  if (typeof BroadcastChannel !== 'function') return;
+  if (typeof BroadcastChannel !== 'function') return { others: () => 0 };
   const me = Math.random().toString(36).slice(2);
   const peers = new Map();          // id -> last heard (ms)
   const bc = new BroadcastChannel('logcast-demo-tabs');
@@ -61,4 +64,5 @@ export function watchTabs({ pause, resume }) {
     decide();
   }, PING_MS);
   send('hello');
+  return { others };
 }

@@ -182,7 +182,7 @@ export class ShortPoll extends Transport {
         this.backoff.reset();
         if (list.length >= POLL_LIMIT) delay = 0;
         this.state('open', {
-          text: `polled at ${new Date().toLocaleTimeString()}: ${list.length} new`,
+          text: `${list.length} new at ${new Date().toLocaleTimeString()};`,
         });
       } catch (e) {
         if (signal.aborted) break;
