@@ -16,12 +16,16 @@ latencies() {
 	json_get "$1" 'Object.entries(v).map(([k, ms]) => `${k} ${ms} ms`).join(", ")'
 }
 
+# The page is served from a copy of www/ without bench.json, as in a fresh
+# clone before `make bench`; a test further down adds one.
 test_expect_success LIGHTTPD,BROWSER 'start the stack and open the page: every panel connects' '
+	mkdir www &&
+	cp -R "$TOP/www/." www/ &&
+	rm -f www/bench.json &&
+	export LOGCAST_WWW="$TRASH_DIRECTORY/www" &&
 	stack_start &&
 	logcast append chat "{\"text\":\"before the page opened\"}" >/dev/null &&
-	opts= &&
-	{ test -f "$TOP/www/bench.json" || opts=--no-bench; } &&
-	browser_start "$BASE/" $opts &&
+	browser_start "$BASE/" --no-bench &&
 	browser_do open "{\"timeout\":30000}" >out &&
 	test_measured "page loaded, all five panels connected in $(json_get out v.ms) ms"
 '
@@ -34,6 +38,12 @@ test_expect_success LIGHTTPD,BROWSER 'keyboard: from the top, Tab to the publish
 	logcast read --since $((id - 1)) chat >got &&
 	grep "\"text\":\"typed with the keyboard\"" got &&
 	test_measured "the publish box is $(json_get out v.tabs) Tab presses from the top"
+'
+
+test_expect_success LIGHTTPD,BROWSER 'without bench.json the page says how to make it' '
+	browser_do bench >out &&
+	test "$(json_get out v.rows)" = 0 &&
+	grep "make bench" out
 '
 
 test_expect_success LIGHTTPD,BROWSER 'the short-poll interval is set with the page control' '
@@ -136,6 +146,47 @@ test_expect_success LIGHTTPD,BROWSER 'after the restart, publishing works as bef
 	browser_do arrive "{\"id\":$id,\"within\":$within}" >lat &&
 	test_measured "publish -> display after the restart: $(latencies lat)" &&
 	browser_do complete
+'
+
+test_expect_success LIGHTTPD,BROWSER 'another channel: messages dropped by retention show as a gap badge' '
+	# no webhook endpoint listens to this channel: four panels here
+	export LOGCAST_SEGMENT_RECORDS=10 LOGCAST_RETAIN=25 &&
+	logcast append ret "\"first\"" >/dev/null &&
+	browser_do channel "{\"name\":\"ret\"}" &&
+	logcast append ret "\"seen\"" >/dev/null &&
+	four="[\"short\",\"long\",\"sse\",\"ws\"]" &&
+	browser_do arrive "{\"id\":2,\"panels\":$four}" &&
+	browser_do toggle &&
+	seq 100 | logcast append --lines ret >/dev/null &&
+	browser_do toggle &&
+	browser_do arrive "{\"id\":102,\"timeout\":30000,\"panels\":$four}" &&
+	first=$(logcast stats ret | sed -n "s/.* first=\([0-9]*\).*/\1/p") &&
+	test "$first" -gt 3 &&
+	browser_do gaps >out &&
+	for k in short long sse ws
+	do
+		test "$(json_get out "v.$k.missing")" = $((first - 3)) &&
+		test "$(json_get out "v.$k.dups")" = 0 &&
+		test "$(json_get out "v.$k.gaps.every((g) => g.why === \"retention\")")" = true &&
+		json_get out "v.$k.shown" | grep "dropped by retention" || return 1
+	done &&
+	test_measured "retention kept ids $first..102; every panel shows ids 3..$((first - 1)) as dropped"
+'
+
+test_expect_success LIGHTTPD,BROWSER 'with bench.json the page shows the measured table and charts' '
+	cat >www/bench.json <<-\EOF &&
+	{"title":"fixture","date":"2026-01-01T00:00:00Z","peer":"Nchan","rows":[
+	{"scenario":"http","case":"sse, 1000 subscribers","metric":"p99 latency","unit":"ms","logcast":9.5,"peer":10.2,"ratio":0.93,"target":"<=2.5","verdict":"met","note":null},
+	{"scenario":"http","case":"long poll, 1000 subscribers","metric":"p99 latency","unit":"ms","logcast":12.1,"peer":9.4,"ratio":1.29,"target":"<=2.5","verdict":"met","note":null},
+	{"scenario":"ws","case":"1000 sockets","metric":"memory per client","unit":"kB","logcast":61,"peer":18,"ratio":3.4,"target":"<=3.5","verdict":"met","note":"websocketd"}]}
+	EOF
+	browser_do open &&
+	browser_do bench >out &&
+	test "$(json_get out v.rows)" = 3 &&
+	test "$(json_get out v.charts)" = 2 &&
+	test "$(json_get out v.bars)" -ge 6 &&
+	browser_do burst "{\"n\":12}" >out &&
+	browser_do arrive "{\"id\":$(json_get out v.last)}"
 '
 
 test_expect_success LIGHTTPD,BROWSER 'screenshots at 1280x800 and 390x844, no sideways scrolling' '

@@ -20,7 +20,7 @@
 //   keyboard {text}              from the top of the page, Tab until the
 //                                publish box has focus, type, press Enter
 //   burst {n}                    set the burst size, press "Burst"
-//   arrive {id,timeout,within}   wait until every panel shows id; result:
+//   arrive {id,timeout,within,panels}  wait until every panel (or these) shows id; result:
 //                                per panel its latency (publish -> display);
 //                                fails if one is over within[panel]
 //   complete {}                  every panel: ids after its base, each once,
@@ -31,6 +31,9 @@
 //                                requests (attempts) than now
 //   banner {kind,timeout}        the page-wide connection banner; with kind,
 //                                wait until it is of that kind ("" = hidden)
+//   channel {name}               switch the page to another channel
+//   gaps {}                      every panel's order check and what it shows
+//   bench {}                     what the benchmark section shows
 //   snapshot {}                  window.logcastDemo.snapshot()
 //   phase {name}                 label what follows ("restart": failed
 //                                connections and 502-504 are expected)
@@ -202,13 +205,13 @@ class Driver {
     return { first: Number(v[0]), last: Number(v[1]), ms: Date.now() - t0 };
   }
 
-  async arrive({ id, timeout = 30000, within = {} }) {
+  async arrive({ id, timeout = 30000, within = {}, panels = PANELS }) {
     await this.waitPanels(
       ([keys, want]) => keys.every((k) => window.logcastDemo.panels[k].seq.lastId >= want),
-      [PANELS, id], timeout, `id ${id} in every panel`);
+      [panels, id], timeout, `id ${id} in every panel`);
     const out = {};
     const late = [];
-    for (const k of PANELS) {
+    for (const k of panels) {
       const a = await this.page.evaluate(([key, want]) => window.logcastDemo.arrival(key, want), [k, id]);
       out[k] = a ? a.latency : null;
       if (within[k] !== undefined && !(a && a.latency !== null && a.latency <= within[k])) {
@@ -255,6 +258,41 @@ class Driver {
       return !p.running || p.meter.requests >= base[k] + more;
     }), [PANELS, from, n], timeout, `${n} more attempts by every panel`);
     return { ms: Date.now() - t0 };
+  }
+
+  // Follow another channel with the page's channel box.
+  async channel({ name, timeout = 30000 }) {
+    await this.page.fill('#channel', name);
+    await this.page.press('#channel', 'Enter');
+    await this.waitPanels(([keys, want]) => keys.every((k) => {
+      const p = window.logcastDemo.panels[k];
+      return p.channel === want && p.stateName === 'open';
+    }), [PANELS, name], timeout, `every panel connected to ${name}`);
+    const s = await this.snapshot();
+    return Object.fromEntries(PANELS.map((k) => [k, s.panels[k].seq.base]));
+  }
+
+  // Each panel's order check, and the badges it shows.
+  async gaps() {
+    const s = await this.snapshot();
+    const out = {};
+    for (const k of PANELS) {
+      out[k] = { ...s.panels[k].seq, shown: await this.page.$eval(`#panel-${k} .check`, (e) => e.textContent) };
+    }
+    return out;
+  }
+
+  // What the benchmark section shows.
+  async bench() {
+    return this.page.evaluate(() => {
+      const b = document.querySelector('#bench-body');
+      return {
+        text: b.textContent,
+        rows: b.querySelectorAll('table tbody tr').length,
+        charts: b.querySelectorAll('svg.chart').length,
+        bars: b.querySelectorAll('svg.chart rect[height]').length,
+      };
+    });
   }
 
   async state({ state, timeout = 30000 }) {
@@ -334,6 +372,9 @@ class Driver {
       case 'state': return this.state(args);
       case 'toggle': return this.toggle(args);
       case 'retries': return this.retries(args);
+      case 'channel': return this.channel(args);
+      case 'gaps': return this.gaps(args);
+      case 'bench': return this.bench(args);
       case 'banner': return this.banner(args);
       case 'snapshot': return this.snapshot(args);
       case 'phase': return this.setPhase(args);
