@@ -58,6 +58,7 @@ function intervalControl(panel) {
   const input = el('input', {
     type: 'number', id: 'short-interval', min: '0.2', max: '600', step: '0.1',
     value: String(panel.intervalS ?? DEFAULT_INTERVAL_S), inputmode: 'decimal',
+    'aria-label': 'Short polling interval in seconds',
   });
   input.addEventListener('change', () => {
     const s = Number(input.value);

@@ -10,7 +10,7 @@
 //   - rows with numeric "logcast" (and "peer") columns, as in the
 //     benchmarks' rows.tsv (scenario, case, metric, unit, logcast, peer,
 //     ratio, target, verdict), are charted logcast against the peer, one
-//     chart per unit;
+//     chart per scenario and unit;
 //   - otherwise every column named like a latency (p50_ms, p99_ms, ...)
 //     is charted per row.
 // Top-level scalar fields (date, machine, ...) are shown above the table.
@@ -79,19 +79,25 @@ export function chartsOf(norm) {
   if (rows.some((r) => isNum(r.logcast))) {
     const peer = typeof meta.peer === 'string' ? meta.peer : 'peer';
     const hasPeer = rows.some((r) => isNum(r.peer));
-    const byUnit = new Map();
+    // One chart per scenario and unit, in the order they first appear.
+    const groups = new Map();
     for (const r of rows) {
       if (!isNum(r.logcast)) continue;
-      const unit = r.unit || r.metric || 'value';
-      if (!byUnit.has(unit)) byUnit.set(unit, []);
-      byUnit.get(unit).push({
-        label: [r.scenario, r.case, r.metric].filter((x) => x !== undefined && x !== null && x !== '').join(' · ')
+      const unit = r.unit || '';
+      const key = `${r.scenario ?? ''}\u0000${unit || r.metric || ''}`;
+      if (!groups.has(key)) groups.set(key, { scenario: r.scenario, unit, metric: r.metric, items: [] });
+      groups.get(key).items.push({
+        label: [r.case, unit ? r.metric : null].filter((x) => x !== undefined && x !== null && x !== '').join(' · ')
           + (r.target ? ` — target ${r.target}${r.verdict ? `: ${r.verdict}` : ''}` : ''),
         values: hasPeer ? [r.logcast, isNum(r.peer) ? r.peer : null] : [r.logcast],
       });
     }
-    for (const [unit, items] of byUnit) {
-      charts.push({ title: `Measured, in ${unit}`, unit, series: hasPeer ? ['logcast', peer] : ['logcast'], items });
+    for (const g of groups.values()) {
+      const what = g.unit ? `in ${g.unit}` : g.metric || 'values';
+      charts.push({
+        title: `${g.scenario ? `${g.scenario}: ` : ''}${what}${hasPeer ? ' (each pair scaled to its larger bar)' : ''}`,
+        unit: g.unit, series: hasPeer ? ['logcast', peer] : ['logcast'], items: g.items,
+      });
     }
     return charts;
   }
@@ -113,21 +119,26 @@ export function chartsOf(norm) {
   return charts;
 }
 
-// One horizontal grouped bar chart, `width` px wide: each item's label on
-// its own line (full width, so long case names stay readable on a phone),
-// then one bar per series, its value after the bar, or inside it when the
-// bar is too long to leave room.
+// One horizontal grouped bar chart, `width` px wide.  With two or more
+// series (logcast against a peer) each item's bars are scaled to that
+// item's larger value: the chart compares within an item, and one slow
+// outlier does not flatten every other pair.  On a wide screen the item
+// labels sit left of the bars; on a narrow one, on their own line above
+// them, so long case names stay readable.
 export function barChart(chart, width) {
+  const wide = width >= 720;
   const barH = 15;
-  const labelH = 16;
   const gap = 8;
   const top = 24;
-  const left = 2;
-  const charW = 6.6;                 // average width of a 11-12 px glyph
+  const charW = 6.6;                 // average width of an 11-12 px glyph
+  const labelW = wide ? Math.min(420, Math.round(width * 0.42)) : 0;
+  const labelH = wide ? 0 : 16;
   const groupH = labelH + chart.series.length * barH + gap;
   const height = top + chart.items.length * groupH;
+  const left = wide ? labelW + 8 : 2;
   const plotW = Math.max(60, width - left - 4);
-  const max = Math.max(...chart.items.flatMap((it) => it.values.filter(isNum)), 0) || 1;
+  const perItem = chart.series.length > 1;
+  const globalMax = Math.max(...chart.items.flatMap((it) => it.values.filter(isNum)), 0) || 1;
   const title = `${chart.title}: ${chart.series.join(' vs ')}`;
   const root = svg('svg', {
     width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': title, class: 'chart',
@@ -139,11 +150,15 @@ export function barChart(chart, width) {
     root.append(svg('text', { x: x + 16, y: 14, class: 'legend' }, shown));
     x += 28 + shown.length * charW;
   });
-  const maxChars = Math.floor(plotW / charW);
+  const maxChars = Math.floor((wide ? labelW : plotW) / charW);
   chart.items.forEach((it, gi) => {
     const y0 = top + gi * groupH;
+    const max = perItem ? Math.max(...it.values.filter(isNum), 0) || 1 : globalMax;
     const label = it.label.length > maxChars ? `${it.label.slice(0, maxChars - 1)}…` : it.label;
-    root.append(svg('text', { x: left, y: y0 + 12, class: 'label' }, label, svg('title', {}, it.label)));
+    root.append(wide
+      ? svg('text', { x: labelW, y: y0 + (chart.series.length * barH) / 2 + 4, 'text-anchor': 'end', class: 'label' },
+        label, svg('title', {}, it.label))
+      : svg('text', { x: 2, y: y0 + 12, class: 'label' }, label, svg('title', {}, it.label)));
     it.values.forEach((v, si) => {
       const y = y0 + labelH + si * barH;
       if (!isNum(v)) {
@@ -152,7 +167,7 @@ export function barChart(chart, width) {
       }
       const text = `${cell(v)}${chart.unit ? ` ${chart.unit}` : ''}`;
       const textW = text.length * charW + 8;
-      const w = Math.max(2, (v / max) * plotW);
+      const w = Math.max(2, (v / max) * (plotW - (perItem ? textW : 0)));
       root.append(svg('rect', {
         x: left, y: y + 1, width: w, height: barH - 3, rx: 2, fill: SERIES_COLORS[si % SERIES_COLORS.length],
       }, svg('title', {}, `${it.label}, ${chart.series[si]}: ${text}`)));

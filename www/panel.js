@@ -104,7 +104,7 @@ export class Panel {
       return el('div', {}, el('dt', {}, label), cells[k]);
     }));
     this.cells = cells;
-    this.list = el('ol', { class: 'msgs', 'aria-label': `Messages received by ${title}`, reversed: true });
+    this.list = el('ol', { class: 'msgs', 'aria-label': `Messages received by ${title}, newest first` });
     this.root = el('section', {
       class: 'panel', id: `panel-${key}`, 'data-technique': key, 'aria-labelledby': id('title'),
     },
@@ -228,8 +228,7 @@ export class Panel {
       this.noteBurst(env.data);
     }
     while (this.arrivals.size > ARRIVALS_KEEP) this.arrivals.delete(this.arrivals.keys().next().value);
-    this.markRows(fresh, now);
-    this.app.arrived?.(this, fresh);
+    this.markRows(fresh);
     this.scheduleRender();
   }
 
@@ -241,25 +240,28 @@ export class Panel {
   }
 
   row(env) {
-    return el('li', { 'data-id': env.id, value: env.id },
+    return el('li', { 'data-id': env.id },
       el('span', { class: 'id' }, `#${env.id}`), ' ',
       el('span', { class: 'text' }, summary(env.data)), ' ',
       el('span', { class: 'lat' }));
   }
 
-  markRows(fresh, now) {
+  // Each new row's latency, or "caught up" when it was published while
+  // the panel was stopped.
+  markRows(fresh) {
     for (const env of fresh) {
       const li = this.list.querySelector(`li[data-id="${env.id}"]`);
       const p = publishedAt(env);
       if (!li || !p) continue;
       const lat = li.querySelector('.lat');
-      if (p.ms < this.resumedAt) {
+      const a = this.arrivals.get(env.id);
+      if (a?.latency === null || a?.latency === undefined) {
         lat.textContent = 'caught up';
         lat.title = 'published while this panel was stopped; not counted in the latency';
-        continue;
+      } else {
+        lat.textContent = fmtMs(a.latency);
+        lat.title = `publish → display, from ${p.source === 'sent_at' ? 'the sent_at stamp' : 'the envelope time'}`;
       }
-      lat.textContent = fmtMs(now - p.ms);
-      lat.title = `publish → display, from ${p.source === 'sent_at' ? 'the sent_at stamp' : 'the envelope time'}`;
     }
   }
 
