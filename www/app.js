@@ -49,8 +49,46 @@ const app = {
   changed() { scheduleBanner(); },
   serverError(panel, text) {
     say(`The WebSocket server answered: ${text}`, 'error');
+    if (/token/i.test(text)) needToken();
   },
 };
+
+// --------------------------------------------------------- publish token
+
+// Only when the server wants one (LOGCAST_PUBLISH_TOKEN): kept for this
+// tab in sessionStorage, never in the URL of the page.
+function publishToken() {
+  return $('#token')?.value.trim() || '';
+}
+
+function needToken() {
+  const row = $('#token-row');
+  if (row.hidden) {
+    row.hidden = false;
+    $('#token').focus();
+  }
+}
+
+function setupToken() {
+  const input = $('#token');
+  const saved = sessionStorage.getItem('logcast-publish-token');
+  if (saved) {
+    input.value = saved;
+    $('#token-row').hidden = false;
+  }
+  input.addEventListener('change', () => {
+    const t = publishToken();
+    if (t) sessionStorage.setItem('logcast-publish-token', t);
+    else sessionStorage.removeItem('logcast-publish-token');
+    // The socket carries the token from its start: reconnect it (it
+    // resumes after the last id it showed).
+    const ws = app.panels.ws;
+    if (ws?.running) {
+      ws.transport.stop();
+      ws.resumeTransport();
+    }
+  });
+}
 
 // ---------------------------------------------------------------- panels
 
@@ -93,7 +131,7 @@ const SPECS = [
   {
     key: 'ws', title: 'WebSocket',
     how: (ch) => el('span', {}, code(`/ws/${ch}?since=N`), ', one frame per message, both ways'),
-    makeTransport: (ch, hooks) => new Ws(ch, hooks),
+    makeTransport: (ch, hooks) => new Ws(ch, hooks, { token: publishToken }),
   },
   {
     key: 'webhook', title: 'Webhooks',
@@ -226,6 +264,8 @@ function setupPublish() {
     ws: () => app.panels.ws?.transport,
     say,
     otherTabs: () => app.tabs?.others() ?? 0,
+    token: publishToken,
+    needToken,
   });
   const form = $('#publish-form');
   const input = $('#publish-text');
@@ -238,7 +278,7 @@ function setupPublish() {
     ev.preventDefault();
     if (!app.channel) return;
     if (await publisher.publish(input.value, opts())) input.value = '';
-    input.focus();
+    if (document.activeElement !== $('#token')) input.focus();
   });
   const burstBtn = $('#burst');
   burstBtn.addEventListener('click', async () => {
@@ -341,6 +381,7 @@ async function serverNow() {
 // ------------------------------------------------------------------ main
 
 function main() {
+  setupToken();
   createPanels();
   setupChannelForm();
   setupPublish();

@@ -9,6 +9,11 @@
 // latency in this browser's own clock.  A burst is N messages sent one
 // after the other, {"text":"burst i/N","burst":<start ms>,"seq":i,"of":N},
 // so every panel can show that they all arrived, in order.
+//
+// When the server sets LOGCAST_PUBLISH_TOKEN, the first 401 reveals a
+// token field; HTTP publishes then carry "Authorization: Bearer", and the
+// WebSocket panel reconnects with ?token= (tokens are never stored beyond
+// this tab's sessionStorage).
 
 import { channelPath, describeError, fetchText } from './transports.js';
 
@@ -24,7 +29,8 @@ export function stampJson(text, now) {
 
 export class Publisher {
   // ctx: { channel() -> name, ws() -> the Ws transport or null,
-  //        say(text, kind), otherTabs() -> other tabs of the page open }
+  //        say(text, kind), otherTabs() -> other tabs of the page open,
+  //        token() -> the publish token or '', needToken() (a 401 came) }
   constructor(ctx) {
     this.ctx = ctx;
     this.count = 0;
@@ -57,12 +63,16 @@ export class Publisher {
       }
     }, 1500);
     try {
+      const headers = { 'Content-Type': 'application/json' };
+      const token = this.ctx.token?.();
+      if (token) headers.Authorization = `Bearer ${token}`;
       const { body: text } = await fetchText(`${channelPath(this.ctx.channel())}/messages`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body,
+        method: 'POST', headers, body,
       });
       return { env: JSON.parse(text), ms: performance.now() - t0 };
+    } catch (e) {
+      if (e.status === 401) this.ctx.needToken?.();
+      throw e;
     } finally {
       clearTimeout(slow);
     }
@@ -96,7 +106,8 @@ export class Publisher {
       }
       return true;
     } catch (e) {
-      this.ctx.say(`Not published: ${e instanceof Error && !e.status && via === 'ws' ? e.message : describeError(e)}.`, 'error');
+      const why = e instanceof Error && !e.status && via === 'ws' ? e.message : describeError(e);
+      this.ctx.say(`Not published: ${why}${e.status === 401 ? ' — this server wants a publish token: enter it beside the options' : ''}.`, 'error');
       return false;
     }
   }

@@ -302,11 +302,20 @@ export class Sse extends Transport {
 }
 
 // WebSocket on /ws/{ch}?since=N; each frame is an envelope or an error.
+// options.token: a function giving the publish token for ?token= (only
+// needed to publish on a server with LOGCAST_PUBLISH_TOKEN).
 export class Ws extends Transport {
+  constructor(channel, hooks, { token } = {}) {
+    super(channel, hooks);
+    this.token = token;
+  }
+
   run() {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const base = new URL('.', location.href).pathname;
-    const url = `${scheme}//${location.host}${base}ws/${encodeURIComponent(this.channel)}?since=${this.since}`;
+    const token = this.token?.();
+    const url = `${scheme}//${location.host}${base}ws/${encodeURIComponent(this.channel)}?since=${this.since}`
+      + (token ? `&token=${encodeURIComponent(token)}` : '');
     const ws = (this.ws = new WebSocket(url));
     this.emit('traffic', { requests: 1, bytes: 0 });
     this.connecting('opening the socket…');

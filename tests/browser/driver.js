@@ -15,8 +15,11 @@
 // Steps (arguments in brackets; times in ms):
 //   open [width,height,timeout]  load URL; wait until every panel is connected
 //   interval {seconds}           set the short-poll interval with the page's control
-//   publish {text,via,mode}      type into the publish box and press Enter;
-//                                result: the id the page reports
+//   publish {text,via,mode,refused}  type into the publish box and press
+//                                Enter; result: the id the page reports, or
+//                                with refused, the reason it shows
+//   fill {selector,value}        type into a field, then Tab out of it
+//   shown {selector}             whether an element is visible
 //   keyboard {text}              from the top of the page, Tab until the
 //                                publish box has focus, type, press Enter
 //   burst {n}                    set the burst size, press "Burst"
@@ -36,7 +39,8 @@
 //   bench {}                     what the benchmark section shows
 //   snapshot {}                  window.logcastDemo.snapshot()
 //   phase {name}                 label what follows ("restart": failed
-//                                connections and 502-504 are expected)
+//                                connections and 502-504 are expected;
+//                                "refused": a 401 is)
 //   console {}                   the console and page errors so far; fails
 //                                on any but the browser's own reports of
 //                                failed connections
@@ -157,14 +161,34 @@ class Driver {
     return Number(v);
   }
 
-  async publish({ text, via = 'http', mode = 'text' }) {
+  async publish({ text, via = 'http', mode = 'text', refused = false }) {
     await this.page.check(`input[name="via"][value="${via}"]`);
     await this.page.check(`input[name="mode"][value="${mode}"]`);
     const before = await this.page.textContent('#publish-status');
     await this.page.fill('#publish-text', text);
     await this.page.press('#publish-text', 'Enter');
+    if (refused) {
+      // The server is to refuse it: the status line says why.
+      const h = await this.page.waitForFunction((old) => {
+        const t = document.querySelector('#publish-status').textContent;
+        return t !== old && /^(Not published|The WebSocket server answered)/.test(t) && t;
+      }, before, { timeout: 10000, polling: 20 });
+      return { refused: await h.jsonValue() };
+    }
     if (via === 'ws') return { sent: true };
     return { id: await this.publishedId(before) };
+  }
+
+  // Type into a field and leave it (which commits it), as a user would.
+  async fill({ selector, value }) {
+    await this.page.fill(selector, value);
+    await this.page.press(selector, 'Tab');
+    return {};
+  }
+
+  // Whether an element is shown.
+  async shown({ selector }) {
+    return { shown: await this.page.isVisible(selector) };
   }
 
   async keyboard({ text }) {
@@ -334,6 +358,7 @@ class Driver {
         if (/status of 50[234]/.test(m.text)) return true;
       }
       if (!this.opt.bench && /status of 404/.test(m.text) && /\/bench\.json$/.test(m.url)) return true;
+      if (m.phase === 'refused' && /status of 401/.test(m.text)) return true;
       return false;
     };
     const unexpected = this.console.filter((m) => !expected(m));
@@ -372,6 +397,8 @@ class Driver {
       case 'state': return this.state(args);
       case 'toggle': return this.toggle(args);
       case 'retries': return this.retries(args);
+      case 'fill': return this.fill(args);
+      case 'shown': return this.shown(args);
       case 'channel': return this.channel(args);
       case 'gaps': return this.gaps(args);
       case 'bench': return this.bench(args);

@@ -87,7 +87,9 @@ json_get() {
 	' "$1" "$2"
 }
 
-# The last id of a channel, from the log itself.
+# The last id of a channel, from the log itself (0: none yet).
 chan_last_id() {
-	logcast stats "$1" 2>/dev/null | sed -n 's/.* last=\([0-9]*\).*/\1/p'
+	local id
+	id=$(logcast stats "$1" 2>/dev/null | sed -n 's/.* last=\([0-9]*\).*/\1/p')
+	echo "${id:-0}"
 }
