@@ -1,12 +1,14 @@
-// compare.js - the comparison table: the article's qualitative verdict per
-// technique (mechanism, latency, server load, complexity, use), next to
-// what this page measures live from the panels' counters.
+// compare.js - the comparison table: the usual verdict on each technique
+// (mechanism, latency, server load, complexity, use), next to what this
+// page measures live from the panels' counters.
 //
-// The qualitative columns are fixed text (the article's four techniques,
-// in English, plus Server-Sent Events, which the article leaves out); the
-// measured columns are recomputed from panel snapshots by update(), which
-// the page calls about once a second.  The column headers also show the
-// article's Russian terms.
+// The qualitative columns are fixed text: the classic four-way comparison
+// (short polling, long polling, webhooks, WebSockets) as it is usually
+// told, plus Server-Sent Events, which such comparisons tend to leave
+// out.  The measured columns are recomputed from panel snapshots by
+// update(), which the page calls about once a second.  The column headers
+// also carry the Russian terms of that comparison, for readers who know it
+// in Russian.
 
 import { el, fmtBytes, fmtMs } from './util.js';
 
@@ -66,13 +68,13 @@ export class CompareTable {
       const live = ['latency', 'rpm', 'bpm', 'n'].map((k) => el('td', { class: 'live num', 'data-k': k, 'data-label': liveLabels[k] }, '—'));
       this.cells[t.key] = Object.fromEntries(['latency', 'rpm', 'bpm', 'n'].map((k, i) => [k, live[i]]));
       return el('tr', { 'data-technique': t.key },
-        el('th', { scope: 'row' }, t.name, t.extra ? el('span', { class: 'ru' }, 'not in the article') : null),
+        el('th', { scope: 'row' }, t.name, t.extra ? el('span', { class: 'ru' }, 'often left out of such comparisons') : null),
         COLS.map(([k, en]) => el('td', { 'data-label': en }, t[k])),
         live);
     });
     this.table.classList.add('stack');
     this.table.replaceChildren(
-      el('caption', {}, 'The article’s verdict, and what this page measures right now on this channel'),
+      el('caption', {}, 'What is usually said of each technique, and what this page measures right now on this channel'),
       el('thead', {}, head),
       el('tbody', {}, rows));
   }

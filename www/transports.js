@@ -33,7 +33,7 @@
 import { Backoff, headBytes, sleep, utf8Length } from './util.js';
 
 const POLL_LIMIT = 1000;          // the API's maximum
-const LONG_POLL_TIMEOUT = 30;     // seconds, as in the article
+const LONG_POLL_TIMEOUT = 30;     // seconds: the API's default
 
 export class HttpError extends Error {
   constructor(status, text, retryAfter) {
