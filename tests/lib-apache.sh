@@ -46,6 +46,7 @@ apache_setup() {
 	LoadModule proxy_fcgi_module /usr/lib/apache2/modules/mod_proxy_fcgi.so
 	LoadModule proxy_http_module /usr/lib/apache2/modules/mod_proxy_http.so
 	LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so
+	LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so
 	User www-data
 	Group www-data
 	PidFile $LOGCAST_RUN_DIR/httpd.pid

@@ -73,6 +73,18 @@ test_expect_success APACHE 'start Apache with the FastCGI daemon and websocketd'
 '
 smoke fastcgi afc
 
+test_expect_success APACHE 'the demo page is served; bench.json falls back to bench-absent.json' '
+	http GET "$BASE/" &&
+	test_status 200 &&
+	grep -i "logcast" out &&
+	if test -f "$TOP/www/bench.json"
+	then
+		http GET "$BASE/bench.json" && test_status 200
+	else
+		http GET "$BASE/bench.json" && test_status 200 && grep "\"absent\": true" out
+	fi
+'
+
 test_expect_success APACHE,WSCLIENT 'WebSocket through Apache: a publish arrives as a frame' '
 	node "$TEST_DIRECTORY/lib-wsclient.js" "$WSBASE/ws/afc?since=0" --expect 3 \
 		--timeout-ms 10000 >frames &&

@@ -190,7 +190,18 @@ export async function showBench(body, url = 'bench.json') {
     body.replaceChildren(el('p', { class: 'muted' }, 'The measurements could not be loaded (server unreachable).'));
     return 'error';
   }
-  if (res.status === 404) {
+  // Before `make bench` has run, the web server answers bench.json with
+  // bench-absent.json (a rewrite in lighttpd.conf / apache.conf), so no
+  // request of the page ever fails; a bare 404 means the same.
+  let data = null;
+  if (res.ok) {
+    try {
+      data = await res.json();
+    } catch {
+      data = null;
+    }
+  }
+  if (res.status === 404 || (data && data.absent === true)) {
     body.replaceChildren(
       el('p', {}, 'No measurements yet. Run ', el('code', {}, 'make bench'),
         ' in the checkout: it measures every technique under load (thousands of subscribers, against Nchan as a reference) and writes ',
@@ -199,7 +210,7 @@ export async function showBench(body, url = 'bench.json') {
   }
   let norm = null;
   try {
-    norm = res.ok ? normalize(await res.json()) : null;
+    norm = data ? normalize(data) : null;
   } catch {
     norm = null;
   }

@@ -357,7 +357,6 @@ class Driver {
         if (/^WebSocket connection to '.*' failed/.test(m.text)) return true;
         if (/status of 50[234]/.test(m.text)) return true;
       }
-      if (!this.opt.bench && /status of 404/.test(m.text) && /\/bench\.json$/.test(m.url)) return true;
       if (m.phase === 'refused' && /status of 401/.test(m.text)) return true;
       return false;
     };
