@@ -369,9 +369,7 @@ static int run_loop(struct whdisp *d, int stop_fd)
 			}
 		}
 		flush(d, 0, mono);
-		if (done)
-			continue;              /* offer the next messages at once */
-		if (d->cfg->once && !d->busy)
+		if (d->cfg->once && !d->busy && !done)
 			break;
 
 		for (i = 0; i < d->neps; i++) {
@@ -406,6 +404,9 @@ static int run_loop(struct whdisp *d, int stop_fd)
 						timeout = t;
 					break;
 				}
+		if (done)
+			timeout = 0;           /* offer the next messages at once,
+						  but still look at the signals */
 		if (stop_fd >= 0)
 			extra[nextra++] = (struct curl_waitfd){ stop_fd, CURL_WAIT_POLLIN, 0 };
 		if (d->watching)

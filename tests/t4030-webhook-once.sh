@@ -132,6 +132,31 @@ test_expect_success LIGHTTPD,RECEIVER 'SIGKILL mid-batch and a restart: nothing 
 	! receiver_field recv verified k | grep -v true
 '
 
+test_expect_success LIGHTTPD,RECEIVER 'SIGTERM while delivering flat out: it stops at once, and the rest follows later' '
+	wh_register "http://127.0.0.1:$RPORT/flat" flat &&
+	id=$WH_ID &&
+	seq 3000 | sed "s/.*/{\"n\":&}/" >msgs &&
+	while read -r m; do logcast append flat "$m" >/dev/null || return 1; done <msgs &&
+	dispatch_bg --watch &&
+	test_wait_until 20 "test \$(receiver_count recv flat) -ge 300" &&
+	t0=$(now_ms) &&
+	dispatch_stop TERM &&
+	t1=$(now_ms) &&
+	test "$DISPATCH_RC" = 0 &&
+	test_measured "SIGTERM in the middle of 3000 deliveries: exited after $((t1 - t0)) ms" &&
+	test $((t1 - t0)) -lt 2000 &&
+	got=$(receiver_count recv flat) &&
+	test "$got" -lt 3000 &&
+	cursor=$(json "$LOGCAST_DATA_DIR/webhooks/state/$id.json" o.cursors.flat) &&
+	test "$cursor" -le "$got" && test "$cursor" -ge $((got - 1)) &&
+	dispatch --once &&
+	ids_check flat &&
+	test_line_count = 3000 first-ids &&
+	test_line_count -le 1 dups &&
+	# only the attempt in flight at the signal may come twice
+	{ test ! -s dups || test "$(cat dups)" = "msg_flat_$((cursor + 1))"; }
+'
+
 test_expect_success LIGHTTPD,RECEIVER 'the dispatcher holds no lock after it exits' '
 	flock -n "$LOGCAST_DATA_DIR/webhooks/dispatch.lock" true
 '
