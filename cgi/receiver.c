@@ -10,6 +10,7 @@
  * LOGCAST_SEGMENT_RECORDS, LOGCAST_MAX_BODY.
  */
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@ int main(void)
 	struct whreceive r;
 	const char *dir = getenv("LOGCAST_DATA_DIR");
 	int rc;
+
+	/* the data directory is shared with the web server's user */
+	umask(0007);
 
 	signal(SIGPIPE, SIG_IGN);
 	cgiio_transport(&io);

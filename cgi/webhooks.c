@@ -10,6 +10,7 @@
  * channels).
  */
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,9 @@ int main(void)
 	struct whapi w;
 	const char *dir = getenv("LOGCAST_DATA_DIR");
 	int rc, ready = 0, head = 0;
+
+	/* the data directory is shared with the web server's user */
+	umask(0007);
 
 	signal(SIGPIPE, SIG_IGN);
 	cgiio_transport(&io);

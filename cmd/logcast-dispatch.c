@@ -17,6 +17,7 @@
  */
 #include <getopt.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,9 @@ int main(int argc, char **argv)
 	const char *dir = getenv("LOGCAST_DATA_DIR");
 	int o, mode = 0, verbose = 0, sfd, rc;
 	sigset_t sigs;
+
+	/* the data directory is shared with the web server's user */
+	umask(0007);
 
 	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
 		switch (o) {

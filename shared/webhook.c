@@ -50,7 +50,7 @@ static int tmp_name(const char *name, char *tmp, size_t len)
 /* Create and write the temporary; its fd (open) or negative. */
 static int write_tmp(int dirfd, const char *tmp, const void *data, size_t len)
 {
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
 	int rc;
 
 	if (fd < 0)
@@ -149,7 +149,7 @@ static int open_dir(int at, const char *path, struct lcerr *err)
 {
 	int fd;
 
-	if (mkdirat(at, path, 0700) && errno != EEXIST)
+	if (mkdirat(at, path, 0770) && errno != EEXIST)
 		return lcerr_sys(err, -errno, "cannot create %s", path);
 	fd = openat(at, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -205,7 +205,7 @@ int webhook_store_lock(struct webhook_store *s, struct lcerr *err)
 	if (s->lock_fd >= 0)
 		return 0;
 	fd = openat(s->dirfd, "subscriptions.lock",
-		    O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		    O_RDWR | O_CREAT | O_CLOEXEC, 0660);
 	if (fd < 0)
 		return lcerr_sys(err, -errno, "cannot open subscriptions.lock");
 	while (flock(fd, LOCK_EX)) {

@@ -9,7 +9,9 @@
  *                        retry counter).  Written only by the API (POST,
  *                        DELETE, POST .../retry), under an flock on
  *                        subscriptions.lock for its read-modify-write.
- *                        Mode 0600: it holds the secrets.
+ *                        Mode 0660: it holds the secrets, readable by
+ *                        the data directory's group (the web server's
+ *                        user and the daemons share it), not by others.
  *   state/<id>.json      one endpoint's delivery state: a cursor per
  *                        channel, failures, next attempt, disabled and
  *                        why, the recent attempts (whstate.h).  Written

@@ -304,7 +304,7 @@ static int take_lock(struct whdisp *d, int stop_fd, struct lcerr *err)
 	int said = 0;
 
 	d->lock_fd = openat(d->store.dirfd, "dispatch.lock",
-			    O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+			    O_RDWR | O_CREAT | O_CLOEXEC, 0660);
 	if (d->lock_fd < 0)
 		return lcerr_sys(err, -errno, "cannot open webhooks/dispatch.lock");
 	for (;;) {

@@ -5,6 +5,7 @@ test_description='HTTP API: every kind of bad input gets its status and a JSON e
 . "$TEST_DIRECTORY/lib-http.sh"
 
 export LOGCAST_MAX_BODY=1000
+export LOGCAST_WEBHOOK_DEMO=0   # its receipts channel would show up below
 export LOGCAST_PUBLISH_TOKEN=s3cret-token-for-tests
 AUTH="Authorization: Bearer $LOGCAST_PUBLISH_TOKEN"
 

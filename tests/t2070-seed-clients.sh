@@ -4,7 +4,9 @@ test_description='the seed article'"'"'s JavaScript clients, unchanged, against 
 . "$TEST_DIRECTORY/lib-stack.sh"
 . "$TEST_DIRECTORY/lib-http.sh"
 
-export LOGCAST_POLL_TIMEOUT=3   # the seed's /poll: 204 sooner than 30 s
+# the default 30 s long-poll timeout: the seed's long-poll client is waiting
+# whenever something is published in these 14 s (after a 204 it pauses a
+# second, and a message published in that second is one it never asks for)
 
 test_lazy_prereq FETCH 'node -e "if (typeof fetch !== \"function\") process.exit(1)"'
 
@@ -47,9 +49,8 @@ test_expect_success LIGHTTPD,FETCH,WSCLIENT 'sendMessage() published "Приве
 	grep "\"Новые сообщения:\",\[{\"id\":3,.*\"data\":\"Привет!\"" seed.log
 '
 
-test_expect_success LIGHTTPD,FETCH,WSCLIENT 'the clients logged no errors but the long poll'"'"'s 204s' '
-	grep "\"level\":\"error\"" seed.log >errors || true &&
-	! grep -v "SyntaxError\|Unexpected end of JSON" errors
+test_expect_success LIGHTTPD,FETCH,WSCLIENT 'the clients logged no errors' '
+	! grep "\"level\":\"error\"" seed.log
 '
 
 test_done
