@@ -66,6 +66,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
+#include "fdio.h"
 #include "json.h"
 #include "msglog.h"
 #include "query.h"
@@ -112,22 +113,6 @@ static void say(const char *what, const char *detail)
 		detail ? detail : "");
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Append {"error":"<reason>"}\n to `sb`. */
 static int add_error_line(struct strbuf *sb, const char *reason)
 {
@@ -149,7 +134,7 @@ static void fatal_frame(const char *reason)
 
 	strbuf_init(&sb, 4096);
 	if (!add_error_line(&sb, reason))
-		(void)write_all(1, sb.buf, sb.len);
+		(void)fdio_write_all(1, sb.buf, sb.len);
 	strbuf_release(&sb);
 }
 

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "msglog.h"
 #include "parse.h"
 #include "watch.h"
@@ -58,22 +59,6 @@ static int die_err(const char *what, const struct lcerr *err)
 	fprintf(stderr, "logcast: %s%s%s\n", what, err->msg[0] ? ": " : "",
 		err->msg);
 	return 1;
-}
-
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* Read all of stdin, at most `max` bytes (-E2BIG past it). */
@@ -150,7 +135,7 @@ static int cmd_append(struct msglog *log, int argc, char **argv)
 			/* the id is printed only once the append returned */
 			len = snprintf(out, sizeof(out), "%llu\n",
 				       (unsigned long long)id);
-			if (write_all(1, out, (size_t)len)) {
+			if (fdio_write_all(1, out, (size_t)len)) {
 				free(line);
 				goto out;
 			}
@@ -176,7 +161,7 @@ static int cmd_append(struct msglog *log, int argc, char **argv)
 		goto out;
 	}
 	strbuf_addch(&env, '\n');
-	rc = write_all(1, env.buf, env.len) ? 1 : 0;
+	rc = fdio_write_all(1, env.buf, env.len) ? 1 : 0;
 out:
 	msglog_chan_put(c);
 	strbuf_release(&in);
@@ -206,7 +191,7 @@ static int print_since(struct msglog_chan *c, uint64_t *since, size_t limit,
 				return lcerr_set(err, -ENOMEM, "out of memory");
 			}
 		}
-		if (write_all(1, out.buf, out.len)) {
+		if (fdio_write_all(1, out.buf, out.len)) {
 			strbuf_release(&out);
 			return lcerr_set(err, -EPIPE, "write failed");
 		}

@@ -86,21 +86,6 @@ static const char *route_allow(enum route rt)
 	}
 }
 
-static int method_allowed(enum route rt, const char *m)
-{
-	const char *allow = route_allow(rt);
-	size_t n = strlen(m);
-	const char *p = allow;
-
-	if (!n)
-		return 0;
-	while ((p = strstr(p, m))) {
-		if ((p == allow || p[-1] == ' ') && (p[n] == ',' || !p[n]))
-			return 1;
-		p += n;
-	}
-	return 0;
-}
 
 /* Find the route of `path`; the channel name goes to `chan`.  Returns 0,
  * or -EINVAL (with a 400 in resp) for a bad channel name. */
@@ -271,6 +256,44 @@ int api_sse_events_format(struct strbuf *out, const struct msglog_batch *b,
 	}
 	if (offsets)
 		offsets[b->n] = out->len;
+	return rc;
+}
+
+int api_sse_send(const struct api *api, struct api_wait *w,
+		 struct http_io *io, int head)
+{
+	struct lcerr err = LCERR_INIT;
+	struct msglog_batch b;
+	struct msglog_range r;
+	struct strbuf out;
+	int rc = 0;
+
+	msglog_batch_init(&b);
+	strbuf_init(&out, 0);
+	if (head) {
+		msglog_chan_range(w->chan, &r);
+		rc = api_sse_head_format(api, &out, &r) ? -ENOMEM :
+		     io->write(io->ctx, out.buf, out.len);
+	}
+	while (!rc) {
+		int n = msglog_read(w->chan, w->cursor, 1000,
+				    api->cfg.max_response, &b, &err);
+
+		if (n <= 0) {
+			if (n < 0) {
+				fprintf(stderr, "logcast: %s\n", err.msg);
+				rc = -EIO;
+			}
+			break;
+		}
+		strbuf_reset(&out);
+		rc = api_sse_events_format(&out, &b, NULL) ? -ENOMEM :
+		     io->write(io->ctx, out.buf, out.len);
+		if (!rc)
+			w->cursor = b.msgs[b.n - 1].id;
+	}
+	strbuf_release(&out);
+	msglog_batch_release(&b);
 	return rc;
 }
 
@@ -591,7 +614,7 @@ int api_handle(struct api *api, struct http_req *req, struct http_resp *resp,
 		}
 		return 0;
 	}
-	if (!method_allowed(rt, m)) {
+	if (!http_method_allowed(route_allow(rt), m)) {
 		http_resp_header(resp, "Allow", "%s", route_allow(rt));
 		http_resp_error(resp, 405, "method %s not allowed here; use %s",
 				*m ? m : "(none)", route_allow(rt));

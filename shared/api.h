@@ -91,6 +91,15 @@ int api_sse_head_format(const struct api *api, struct strbuf *out,
 int api_sse_events_format(struct strbuf *out, const struct msglog_batch *b,
 			  size_t *offsets);
 
+/*
+ * Send every event after w->cursor to `io`, in batches, advancing the
+ * cursor (with `head`, the stream's head first).  0 when caught up, or
+ * negative: -EIO when the log cannot be read, the transport's error when
+ * the client is gone.
+ */
+int api_sse_send(const struct api *api, struct api_wait *w,
+		 struct http_io *io, int head);
+
 #define API_SSE_KEEPALIVE ":\n\n"
 
 #endif

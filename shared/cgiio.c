@@ -124,54 +124,23 @@ out:
 	return rc;
 }
 
-/* Send every event after w->cursor; 0 or -EPIPE. */
-static int sse_catch_up(struct api *api, struct api_wait *w,
-			struct msglog_batch *b, struct strbuf *out)
-{
-	struct lcerr err = LCERR_INIT;
-
-	for (;;) {
-		int n = msglog_read(w->chan, w->cursor, 1000,
-				    api->cfg.max_response, b, &err);
-
-		if (n <= 0)
-			return n < 0 ? -EIO : 0;
-		strbuf_reset(out);
-		if (api_sse_events_format(out, b, NULL) ||
-		    cgi_write(NULL, out->buf, out->len))
-			return -EPIPE;
-		w->cursor = b->msgs[b->n - 1].id;
-	}
-}
-
 static int cgi_sse(struct api *api, struct api_wait *w)
 {
-	struct msglog_batch b;
-	struct msglog_range r;
-	struct strbuf out;
+	struct http_io io = { cgi_param, cgi_read, cgi_write, cgi_flush, NULL };
 	int rc;
 
-	msglog_batch_init(&b);
-	strbuf_init(&out, 0);
 	stats_add(api->stats, STATS_CGI_SSE_STREAMS, 1);
-	msglog_chan_range(w->chan, &r);
-	rc = api_sse_head_format(api, &out, &r) ? -ENOMEM :
-	     cgi_write(NULL, out.buf, out.len);
+	rc = api_sse_send(api, w, &io, 1);
 	while (!rc && !cgi_stop) {
-		rc = sse_catch_up(api, w, &b, &out);
-		if (rc)
-			break;
 		rc = msglog_wait(w->chan, w->cursor,
 				 (int)api->cfg.sse_keepalive * 1000);
 		if (rc == 0)
 			rc = cgi_write(NULL, API_SSE_KEEPALIVE,
 				       sizeof(API_SSE_KEEPALIVE) - 1);
 		else
-			rc = 0;   /* news (or a signal: the loop checks) */
+			rc = api_sse_send(api, w, &io, 0);  /* news (or a signal) */
 	}
 	stats_add(api->stats, STATS_CGI_SSE_STREAMS, -1);
-	strbuf_release(&out);
-	msglog_batch_release(&b);
 	return 1;   /* a stream only ends when the client goes */
 }
 

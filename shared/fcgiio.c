@@ -87,38 +87,9 @@ static int fcgi_detach(FCGX_Request *r, int listen_fd, int *request_id)
 /* Send an SSE stream's head and its backlog; the cursor advances. */
 static int sse_start(struct api *api, struct http_io *io, struct api_wait *w)
 {
-	struct lcerr err = LCERR_INIT;
-	struct msglog_batch b;
-	struct msglog_range r;
-	struct strbuf out;
-	int rc;
+	int rc = api_sse_send(api, w, io, 1);
 
-	msglog_batch_init(&b);
-	strbuf_init(&out, 0);
-	msglog_chan_range(w->chan, &r);
-	rc = api_sse_head_format(api, &out, &r) ? -ENOMEM :
-	     io->write(io->ctx, out.buf, out.len);
-	while (!rc) {
-		int n = msglog_read(w->chan, w->cursor, 1000,
-				    api->cfg.max_response, &b, &err);
-
-		if (n <= 0) {
-			if (n < 0)
-				fprintf(stderr, "logcast: %s\n", err.msg);
-			rc = n;
-			break;
-		}
-		strbuf_reset(&out);
-		rc = api_sse_events_format(&out, &b, NULL) ? -ENOMEM :
-		     io->write(io->ctx, out.buf, out.len);
-		if (!rc)
-			w->cursor = b.msgs[b.n - 1].id;
-	}
-	if (!rc)
-		rc = io->flush(io->ctx);
-	strbuf_release(&out);
-	msglog_batch_release(&b);
-	return rc;
+	return rc ? rc : io->flush(io->ctx);
 }
 
 static void serve_one(struct fcgi_server *s, FCGX_Request *r)

@@ -165,6 +165,21 @@ int http_resp_send(struct http_io *io, struct http_resp *resp, int head_only)
 	return rc;
 }
 
+int http_method_allowed(const char *allow, const char *method)
+{
+	size_t n = strlen(method);
+	const char *p = allow;
+
+	if (!n)
+		return 0;
+	while ((p = strstr(p, method))) {
+		if ((p == allow || p[-1] == ' ') && (p[n] == ',' || !p[n]))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
 int http_status_from_err(int code)
 {
 	switch (code) {

@@ -101,6 +101,10 @@ int http_resp_send(struct http_io *io, struct http_resp *resp, int head_only);
  */
 int http_status_from_err(int code);
 
+/* Is `method` one of the comma-separated methods in `allow`
+ * ("GET, HEAD, OPTIONS")?  1 or 0. */
+int http_method_allowed(const char *allow, const char *method);
+
 /* "OK", "Created", ... for a status code. */
 const char *http_reason(int status);
 

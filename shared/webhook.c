@@ -12,26 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "webhook.h"
 
 /* ------------------------------------------------------------------ */
 /* files                                                              */
-
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 int webhook_dir_sync(int dirfd, struct lcerr *err)
 {
@@ -55,7 +40,7 @@ static int write_tmp(int dirfd, const char *tmp, const void *data, size_t len)
 
 	if (fd < 0)
 		return -errno;
-	rc = write_all(fd, data, len);
+	rc = fdio_write_all(fd, data, len);
 	if (rc) {
 		close(fd);
 		unlinkat(dirfd, tmp, 0);

@@ -72,20 +72,6 @@ static const char *route_allow(enum wh_route rt)
 	}
 }
 
-static int method_allowed(enum wh_route rt, const char *m)
-{
-	const char *allow = route_allow(rt), *p = allow;
-	size_t n = strlen(m);
-
-	if (!n)
-		return 0;
-	while ((p = strstr(p, m))) {
-		if ((p == allow || p[-1] == ' ') && (p[n] == ',' || !p[n]))
-			return 1;
-		p += n;
-	}
-	return 0;
-}
 
 /* The route of `path` and the id in it (id[WEBHOOK_ID_LEN + 1]). */
 static enum wh_route route_find(const char *path, char *id)
@@ -539,7 +525,7 @@ void whapi_handle(struct whapi *w, struct http_req *req, struct http_resp *resp)
 		http_resp_error(resp, 401, "missing or wrong token");
 		return;
 	}
-	if (!method_allowed(rt, m)) {
+	if (!http_method_allowed(route_allow(rt), m)) {
 		http_resp_header(resp, "Allow", "%s", route_allow(rt));
 		http_resp_error(resp, 405, "method %s not allowed here; use %s",
 				*m ? m : "(none)", route_allow(rt));
