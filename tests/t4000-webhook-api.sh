@@ -256,7 +256,7 @@ test_expect_success LIGHTTPD 'the admin token is in no log or data file of ours;
 	grep -r -l -F "$WH_SECRET" "$LOGCAST_DATA_DIR" "$TRASH_DIRECTORY/log" >where &&
 	echo "$LOGCAST_DATA_DIR/webhooks/subscriptions.json" >expect &&
 	test_cmp expect where &&
-	test "$(stat -c %a "$LOGCAST_DATA_DIR/webhooks/subscriptions.json")" = 600
+	test "$(stat -c %a "$LOGCAST_DATA_DIR/webhooks/subscriptions.json")" = 660
 '
 
 test_done
