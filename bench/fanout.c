@@ -241,6 +241,7 @@ struct options {
 	int rss_pids[MAX_PIDS], n_rss;
 	int cpu_pids[MAX_PIDS], n_cpu;
 	int tree;		/* --rss-tree: the pids and all their descendants */
+	int await_children;	/* --await-children */
 	int json;
 };
 
@@ -946,6 +947,40 @@ static void pid_set(const int *roots, int nroots, struct pidlist *l, int *ok)
 			closedir(d);
 		}
 	}
+}
+
+/* How many children the --rss-pids have right now (one level). */
+static uint64_t count_children(void)
+{
+	static char kids[1 << 20];
+	uint64_t n = 0;
+
+	for (int i = 0; i < g.opt.n_rss; i++) {
+		char tasks[64];
+		struct dirent *de;
+		DIR *d;
+
+		snprintf(tasks, sizeof(tasks), "/proc/%d/task", g.opt.rss_pids[i]);
+		d = opendir(tasks);
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			char path[360];
+			const char *p;
+
+			if (de->d_name[0] < '0' || de->d_name[0] > '9')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/children", tasks, de->d_name);
+			if (read_small_file(path, kids, sizeof(kids)) <= 0)
+				continue;
+			for (p = kids; *p; p++)
+				if (*p >= '0' && *p <= '9' &&
+				    (p == kids || p[-1] == ' '))
+					n++;
+		}
+		closedir(d);
+	}
+	return n;
 }
 
 static double cpu_seconds(const int *pids, int n, int *ok)
@@ -2497,9 +2532,34 @@ struct results {
 	double server_cpu, client_cpu;
 	int server_cpu_ok;
 	struct mem_sample idle, held, end;
+	uint64_t base_children;		/* --await-children */
+	double await_s;
+	uint64_t children_short;	/* sockets without a process in time */
 };
 
-static void connect_subscribers(void)
+/*
+ * --await-children: websocketd answers 101 before it starts the socket's
+ * process, so "connected" is not "served".  Wait (running the event loop)
+ * until the server has one more child per live subscriber than it had at
+ * the start, or --timeout-ms passed; the shortfall is reported.
+ */
+static void await_children(struct results *res, uint64_t connected)
+{
+	uint64_t t0 = now_ns(), deadline = t0 + g.opt.timeout_ms * NS_PER_MS;
+	uint64_t want, have = 0;
+
+	want = res->base_children + (connected > g.dead_subs ? connected - g.dead_subs : 0);
+	while ((have = count_children()) < want && now_ns() < deadline)
+		loop_until(P_NONE, now_ns() + 20 * NS_PER_MS);
+	res->await_s += (double)(now_ns() - t0) / 1e9;
+	res->children_short = have < want ? want - have : 0;
+	if (have < want)
+		fprintf(stderr, "fanout: %" PRIu64 " of %" PRIu64 " socket processes"
+			" there after %" PRIu64 " ms\n", have - res->base_children,
+			want - res->base_children, g.opt.timeout_ms);
+}
+
+static void connect_subscribers(struct results *res)
 {
 	const struct options *o = &g.opt;
 
@@ -2516,6 +2576,8 @@ static void connect_subscribers(void)
 						  "not subscribed after %" PRIu64 " ms",
 						  o->timeout_ms);
 		}
+		if (o->await_children)
+			await_children(res, end);
 		if (end < o->clients && o->batch_gap_ms)
 			loop_until(P_NONE, now_ns() + o->batch_gap_ms * NS_PER_MS);
 	}
@@ -2550,8 +2612,9 @@ static void run(struct results *res)
 	build_publish_request();
 
 	res->idle = mem_sample();
+	res->base_children = count_children();
 	t = now_ns();
-	connect_subscribers();
+	connect_subscribers(res);
 	res->connect_s = (double)(now_ns() - t) / 1e9;
 	loop_until(P_NONE, now_ns() + o->settle_ms * NS_PER_MS);
 	res->held = mem_sample();
@@ -2738,8 +2801,12 @@ static void report(const struct results *res, int ok)
 		}
 		fprintf(stderr, " %.1f", g.round_max[r] / 1000.0);
 	}
-	fprintf(stderr, "\n  connect    %.2f s for %" PRIu64 " subscribers\n",
+	fprintf(stderr, "\n  connect    %.2f s for %" PRIu64 " subscribers",
 		res->connect_s, o->clients);
+	if (o->await_children)
+		fprintf(stderr, " (%.2f s of it waiting for their processes, %" PRIu64
+			" missing)", res->await_s, res->children_short);
+	fputc('\n', stderr);
 	if (res->server_cpu_ok)
 		fprintf(stderr, "  cpu s      server %.3f  client %.3f  over %.3f s\n",
 			res->server_cpu, res->client_cpu, res->window_s);
@@ -2801,6 +2868,9 @@ static void report(const struct results *res, int ok)
 			sb_printf(&b, "%s%" PRIu64, r ? "," : "", g.round_got[r]);
 		sb_printf(&b, "],\"connect_s\":%.3f,\"window_s\":%.3f,\"client_cpu_s\":%.3f",
 			  res->connect_s, res->window_s, res->client_cpu);
+		if (o->await_children)
+			sb_printf(&b, ",\"await_children_s\":%.3f,\"children_short\":%" PRIu64,
+				  res->await_s, res->children_short);
 		if (res->server_cpu_ok)
 			sb_printf(&b, ",\"server_cpu_s\":%.3f", res->server_cpu);
 		else
@@ -3470,6 +3540,9 @@ static const char usage_text[] =
 "  --cpu-pids P,P,...   server processes for server_cpu_s (default: --rss-pids)\n"
 "  --rss-tree           count every descendant of the --rss-pids/--cpu-pids\n"
 "                       too, found anew at each sample (websocketd's children)\n"
+"  --await-children     after each batch, wait until the --rss-pids have one\n"
+"                       more child per connected subscriber (websocketd starts\n"
+"                       a socket's process after its 101), at most --timeout-ms\n"
 "  --cursor-path PATH   logcast: where to learn the channel's last id\n"
 "                       (default /api/channels/<chan>/messages?limit=1,\n"
 "                       <chan> taken from --path)\n"
@@ -3483,7 +3556,7 @@ static const char usage_text[] =
 enum opt_id {
 	OPT_MODE, OPT_CLIENTS, OPT_ROUNDS, OPT_HOST, OPT_PORT, OPT_PATH, OPT_PUBPATH, OPT_BODY,
 	OPT_TARGET, OPT_BATCH, OPT_BATCHGAP, OPT_SETTLE, OPT_TIMEOUT, OPT_ROUNDGAP, OPT_RSS,
-	OPT_CPU, OPT_TREE, OPT_CURSOR, OPT_SINCE, OPT_JSON, OPT_SELFTEST, OPT_HELP, OPT_COUNT,
+	OPT_CPU, OPT_TREE, OPT_AWAIT, OPT_CURSOR, OPT_SINCE, OPT_JSON, OPT_SELFTEST, OPT_HELP, OPT_COUNT,
 };
 
 static const struct {
@@ -3498,7 +3571,7 @@ static const struct {
 	[OPT_BATCHGAP] = { "batch-gap-ms", 1 }, [OPT_SETTLE] = { "settle-ms", 1 },
 	[OPT_TIMEOUT] = { "timeout-ms", 1 }, [OPT_ROUNDGAP] = { "round-gap-ms", 1 },
 	[OPT_RSS] = { "rss-pids", 1 }, [OPT_CPU] = { "cpu-pids", 1 },
-	[OPT_TREE] = { "rss-tree", 0 },
+	[OPT_TREE] = { "rss-tree", 0 }, [OPT_AWAIT] = { "await-children", 0 },
 	[OPT_CURSOR] = { "cursor-path", 1 }, [OPT_SINCE] = { "since", 1 },
 	[OPT_JSON] = { "json", 0 }, [OPT_SELFTEST] = { "self-test", 0 },
 	[OPT_HELP] = { "help", 0 },
@@ -3662,6 +3735,9 @@ static int parse_options(int argc, char **argv)
 		case OPT_TREE:
 			o->tree = 1;
 			break;
+		case OPT_AWAIT:
+			o->await_children = 1;
+			break;
 		case OPT_SINCE:
 			o->since = opt_num("since", v, 0, UINT64_MAX);
 			o->have_since = 1;
@@ -3686,6 +3762,8 @@ static int parse_options(int argc, char **argv)
 	o->addr.sin_port = htons((uint16_t)o->port);
 	if (o->target == TARGET_NCHAN && (seen[OPT_SINCE] || seen[OPT_CURSOR]))
 		usage_error("--since and --cursor-path are for --target logcast");
+	if (o->await_children && !o->n_rss)
+		usage_error("--await-children needs --rss-pids");
 	if (!seen[OPT_CPU]) {
 		memcpy(o->cpu_pids, o->rss_pids, sizeof(o->cpu_pids));
 		o->n_cpu = o->n_rss;

@@ -132,6 +132,7 @@ for rep in $(seq 1 "$REPS"); do
 done
 
 # ------------------------------------------------------------- summary
+declare -A del
 for n in $CLIENTS; do
 	for mode in $MODES; do
 		c="$mode $n"
@@ -144,10 +145,10 @@ for n in $CLIENTS; do
 				echo "bench: $SC $c on $t: $d of $e deliveries" >&2
 				status=1
 			fi
-			eval "del_$t=\"$d/$e, errors $err\""
+			del[$t]="$d/$e, errors $err"
 		done
 		note="bg% logcast $(bench_runs_list "$c" logcast bg_pct), nchan $(bench_runs_list "$c" nchan bg_pct)"
-		bench_row $SC "$c" "delivered (all runs)" "" "$del_logcast" "$del_nchan" "" \
+		bench_row $SC "$c" "delivered (all runs)" "" "${del[logcast]}" "${del[nchan]}" "" \
 			"listen-queue drops $(bench_runs_sum "$c" logcast listen_drops)/$(bench_runs_sum "$c" nchan listen_drops)"
 		bench_row $SC "$c" "p50 publish->delivery" ms "$(m logcast p50_ms)" "$(m nchan p50_ms)"
 		bench_row $SC "$c" "p99 publish->delivery" ms "$(m logcast p99_ms)" "$(m nchan p99_ms)" "<=2.5" \

@@ -197,7 +197,7 @@ lc_start() {
 # websocketd's children included.  Logs go to $LC_KEEP_LOGS if set.
 lc_stop() {
 	local i kids=
-	test -n "$LC_PID" || { LC_DIR=; return 0; }
+	test -n "$LC_PID" || { LC_DIR=''; return 0; }
 	test -n "$LC_WSD" && kids=$(bench_children "$LC_WSD")
 	kill -TERM "$LC_PID" 2>/dev/null
 	for ((i = 0; i < 150; i++)); do
@@ -221,7 +221,7 @@ lc_stop() {
 		cp "$LC_DIR"/log/*.log "$LC_KEEP_LOGS/" 2>/dev/null
 	fi
 	test -n "${BENCH_KEEP:-}" || rm -rf "$LC_DIR"
-	LC_PID= LC_DIR= LC_LIGHTTPD= LC_API= LC_WSD=
+	LC_PID='' LC_DIR='' LC_LIGHTTPD='' LC_API='' LC_WSD=''
 }
 
 # -------------------------------------------------------------------- nchan
@@ -355,7 +355,7 @@ bench_row() {
 # bench_run_row FIELD...: one run (one server, one measurement), in the
 # columns of BENCH_RUNS_HEAD.
 bench_run_row() {
-	local out= f
+	local out='' f
 	for f in "$@"; do out="$out$(_bench_clean "$f")	"; done
 	printf '%s\n' "${out%	}" >>"$BENCH_RUNS"
 }

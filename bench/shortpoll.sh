@@ -94,7 +94,7 @@ wrk_sum() { wrk_col "$1" "$2" | awk '{ s += $1 } END { print s + 0 }'; }
 # ------------------------------------------------------------ short poll
 bench_say "$SC: short poll vs a static file of the same size, $REPS x $DURATION each"
 lc_start "$LC_PORT" LOGCAST_WWW="$WWW"
-for i in 1 2 3; do
+for _ in 1 2 3; do
 	curl -s -o /dev/null -X POST -H 'Content-Type: application/json' \
 		--data '{"bench":true}' "$base/api/channels/bench/messages"
 done

@@ -12,7 +12,11 @@
 # id>), connected in paced batches (200 every 300 ms: websocketd spends a
 # socket and 3 pipes per connection and answers 101 before it forks, so
 # thousands at once exhaust the 20,000-file limit; it tops out near
-# 4,900), then R messages published over HTTP, each to reach every
+# 4,900).  For logcast each batch also waits until websocketd has started
+# the batch's processes (fanout --await-children): on a busy machine
+# launches fall behind the 101s, and with ~8 fds per launch in flight
+# websocketd then runs out of descriptors and drops sockets after their
+# 101.  Then R messages are published over HTTP, each to reach every
 # socket.  Reported as medians over REPS repetitions:
 #
 #   p50/p99/max  publish -> delivery; target: p99 <= 3.5 x Nchan at 1,000
@@ -79,6 +83,7 @@ one_case() {
 		lc_start "$LC_PORT"
 		pids=$LC_LIGHTTPD,$LC_WSD port=$LC_PORT
 		path=/ws/bench pub=/api/channels/bench/messages
+		set -- "$@" --await-children
 	else
 		nchan_start "$NCHAN_PORT"
 		pids=$NCHAN_PID port=$NCHAN_PORT path=/sub/bench pub=/pub/bench
@@ -105,7 +110,7 @@ one_case() {
 
 size_opts() {
 	if test "$1" -gt 2000; then
-		echo "--rounds $ROUNDS --batch 200 --batch-gap-ms 300 --settle-ms 2000 --round-gap-ms 300"
+		echo "--rounds $ROUNDS --batch 200 --batch-gap-ms 300 --settle-ms 1000 --round-gap-ms 300"
 	else
 		echo "--rounds $ROUNDS --batch 200 --batch-gap-ms 300 --settle-ms 1000 --round-gap-ms 300"
 	fi
@@ -130,6 +135,7 @@ if test "$BURST" -gt 0; then
 fi
 
 # ------------------------------------------------------------- summary
+declare -A del burst
 target_for() {
 	if test "$1" -gt 2000; then echo "<=5.5"; else echo "<=3.5"; fi
 }
@@ -144,10 +150,10 @@ for n in $CLIENTS; do
 			echo "bench: $SC $c on $t: $d of $e deliveries" >&2
 			status=1
 		fi
-		eval "del_$t=\"$d/$e, errors $err\""
+		del[$t]="$d/$e, errors $err"
 	done
 	note="bg% logcast $(bench_runs_list "$c" logcast bg_pct), nchan $(bench_runs_list "$c" nchan bg_pct)"
-	bench_row $SC "$c" "delivered (all runs)" "" "$del_logcast" "$del_nchan" "" \
+	bench_row $SC "$c" "delivered (all runs)" "" "${del[logcast]}" "${del[nchan]}" "" \
 		"listen-queue drops $(bench_runs_sum "$c" logcast listen_drops)/$(bench_runs_sum "$c" nchan listen_drops)"
 	bench_row $SC "$c" "p50 publish->delivery" ms "$(m logcast p50_ms)" "$(m nchan p50_ms)"
 	bench_row $SC "$c" "p99 publish->delivery" ms "$(m logcast p99_ms)" "$(m nchan p99_ms)" "$(target_for "$n")" \
@@ -171,14 +177,14 @@ if test "$BURST" -gt 0; then
 		e=$(bench_runs_sum "$c" $t expected)
 		err=$(bench_runs_sum "$c" $t errors)
 		if test "$d" = "$e" && test "$err" = 0 && test "$e" != 0; then
-			eval "burst_$t=all"
+			burst[$t]=all
 		else
-			eval "burst_$t=\"delivered $d/$e, errors $err\""
+			burst[$t]="delivered $d/$e, errors $err"
 			test $t = logcast && status=1
 		fi
 	done
 	bench_row $SC "$c (no pacing)" "every socket works (3 rounds)" "" \
-		"$burst_logcast" "$burst_nchan" "" \
+		"${burst[logcast]}" "${burst[nchan]}" "" \
 		"p99 $(bench_runs_median "$c" logcast p99_ms) ms vs $(bench_runs_median "$c" nchan p99_ms) ms; see $SC-$BURST-at-once-*.log"
 fi
 
