@@ -70,6 +70,9 @@ stopping=
 stop() {
 	[ -n "$stopping" ] && return
 	stopping=t
+	# make passes SIGTERM on to us while the same signal may reach our
+	# process group: a second one must not cut the stopping short
+	trap '' INT TERM HUP
 	local i pid n
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
 		pid=${pids[i]}
