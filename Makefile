@@ -9,8 +9,9 @@
 #   make DEVELOPER=1                  warnings become errors
 #   make SANITIZE=address,undefined   build everything with sanitizers
 #
-# `run`, `check` and `bench` first make sure the Debian packages they need
-# are installed (cmd/deps.sh): as root they apt-get them, otherwise they
+# Building checks the compiler and -dev packages first; `run`, `check` and
+# `bench` also the programs they start (cmd/deps.sh): as root they
+# apt-get them, otherwise they
 # print the exact apt-get line and stop.
 
 PREFIX   ?= /usr/local
@@ -65,7 +66,10 @@ PROG_LIBS   = -Wl,--as-needed $(PKG_LIBS) -lfcgi
 all: $(PROGS) $(UNITS) $(BENCH_PROGS)
 
 # Rebuild everything when the flags change (like git's GIT-CFLAGS).
+# Every object waits for this, so the build packages are checked first
+# (installed as root, else the apt-get line is printed) even with -j.
 $(B)/.flags: FORCE
+	@cmd/deps.sh build
 	@mkdir -p $(B)
 	@echo '$(ALL_CFLAGS) $(ALL_LDFLAGS)' > $(B)/.flags.new
 	@cmp -s $(B)/.flags.new $@ && rm -f $(B)/.flags.new || mv $(B)/.flags.new $@
