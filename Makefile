@@ -11,8 +11,7 @@
 #
 # Building checks the compiler and -dev packages first; `run`, `check` and
 # `bench` also the programs they start (cmd/deps.sh): as root they
-# apt-get them, otherwise they
-# print the exact apt-get line and stop.
+# apt-get them, otherwise they print the exact apt-get line and stop.
 
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
