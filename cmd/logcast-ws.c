@@ -27,14 +27,20 @@
  * nothing down here can tell it from two frames.  (A binary frame comes
  * with no newline at all and runs into the next frame.)
  *
- * Per-connection cost is what matters (thousands of these run at once),
- * so this process keeps no inotify instance (the futex watch of watch.h
- * wakes it: one eventfd and a helper thread on a 64 KiB stack), no big
- * static buffer, and gives large buffers back once they are drained.
+ * Per-connection cost is what matters (thousands of these run at once,
+ * and a publish wakes all of them), so this process is one thread with no
+ * inotify instance, no extra descriptor and no big static buffer, and it
+ * gives large buffers back once they are drained.  It sleeps on the log's
+ * futex (msglog_wait_kick) and nothing else: stdin is O_ASYNC, so the
+ * kernel sends SIGIO when a frame arrives or the client goes, and that
+ * handler, like the stop signals', only sets a flag and bumps the kick
+ * word the futex wait also watches.  A publish thus costs each subscriber
+ * one wake-up, a pread() and a write().  Only while the client does not
+ * read its output do we poll stdin and stdout instead.
  *
  * Stopping: stdin EOF (the client went away; websocketd closes stdin, and
- * signals only 100 ms later) or SIGINT/SIGTERM/SIGHUP.  Those signals are
- * blocked except inside ppoll(), so a stop request is seen at the top of
+ * signals only 100 ms later) or SIGINT/SIGTERM/SIGHUP.  The handlers are
+ * SA_RESTART and only set flags, so a stop request is seen at the top of
  * the loop and never in the middle of an append; stdout is non-blocking,
  * so a client that does not read cannot keep us from noticing it left.
  *
@@ -47,6 +53,7 @@
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,12 +88,23 @@
 #define OUT_HIGH    (256 * 1024)    /* stop reading frames above this backlog */
 #define KEEP_BYTES  (64 * 1024)     /* give back idle buffers larger than this */
 #define LINGER_MS   20              /* see linger_exit() */
+#define NOASYNC_MS  100             /* look at stdin this often without O_ASYNC */
 
 static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t input_signal;
+static _Atomic uint32_t kick;      /* bumped by every handler below */
 
-static void on_signal(int sig)
+static void on_stop(int sig)
 {
 	stop_signal = sig;
+	atomic_fetch_add(&kick, 1);
+}
+
+static void on_input(int sig)
+{
+	(void)sig;
+	input_signal = 1;
+	atomic_fetch_add(&kick, 1);
 }
 
 struct conn {
@@ -97,6 +115,7 @@ struct conn {
 
 	struct strbuf line;         /* the frame being received */
 	int discarding;             /* inside an oversized frame */
+	int in_more;                /* stdin may have bytes (or EOF) */
 	int in_eof;
 
 	struct strbuf out;          /* lines not yet written to stdout */
@@ -243,9 +262,10 @@ static void read_input(struct conn *c)
 
 	n = read(0, chunk, sizeof(chunk));
 	if (n < 0) {
-		if (errno == EINTR || errno == EAGAIN)
-			return;
-		c->in_eof = 1;
+		if (errno == EAGAIN)
+			c->in_more = 0;
+		else if (errno != EINTR)
+			c->in_eof = 1;
 		return;
 	}
 	if (n == 0) {
@@ -338,18 +358,57 @@ static int publish_allowed(const char *qs)
 	return ok;
 }
 
-static void run(struct conn *c, struct msglog_watch *w,
-	       const sigset_t *waitmask)
+/*
+ * The client does not take our output: wait for stdout to drain, for a
+ * frame (while the backlog allows reading), for the client to go (POLLHUP
+ * comes even with no events asked) or for a stop signal, which is blocked
+ * from the check until ppoll() so it cannot slip in between.  0, or -1
+ * when the client is gone.
+ */
+static int wait_output(struct conn *c, const sigset_t *stops)
+{
+	struct pollfd pfd[2];
+	sigset_t old;
+	int rc = 0;
+
+	pfd[0].fd = 0;
+	pfd[0].events = out_pending(c) < OUT_HIGH ? POLLIN : 0;
+	pfd[1].fd = 1;
+	pfd[1].events = POLLOUT;
+	pfd[0].revents = pfd[1].revents = 0;
+	sigprocmask(SIG_BLOCK, stops, &old);
+	if (!stop_signal && ppoll(pfd, 2, NULL, &old) < 0 && errno != EINTR) {
+		say("poll", strerror(errno));
+		rc = -1;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pfd[0].revents)
+		c->in_more = 1;
+	if (pfd[1].revents & (POLLERR | POLLHUP | POLLNVAL))
+		rc = -1;
+	return rc;
+}
+
+static void run(struct conn *c, const sigset_t *stops, int idle_ms)
 {
 	struct lcerr err = LCERR_INIT;
 
+	c->in_more = 1;
 	for (;;) {
-		struct pollfd pfd[3];
-		struct timespec zero = { 0, 0 };
-		int more, rc;
+		uint32_t k = atomic_load(&kick);   /* before the flags */
+		int rc;
 
 		if (stop_signal)
 			return;
+		if (input_signal) {
+			input_signal = 0;
+			c->in_more = 1;
+		}
+		if (c->in_more && out_pending(c) < OUT_HIGH) {
+			read_input(c);
+			if (c->in_eof)
+				return;   /* every complete line was published */
+		}
 		if (!out_pending(c) && c->cursor < msglog_chan_last_id(c->chan)) {
 			rc = fill_out(c, &err);
 			if (rc < 0) {
@@ -365,40 +424,22 @@ static void run(struct conn *c, struct msglog_watch *w,
 		}
 		if (out_pending(c) && flush_out(c))
 			return;
-		more = !out_pending(c) &&
-		       c->cursor < msglog_chan_last_id(c->chan);
-
-		/* stdin: POLLHUP is reported even with no events asked, so
-		 * a client that leaves is seen while its output is stuck */
-		pfd[0].fd = 0;
-		pfd[0].events = out_pending(c) < OUT_HIGH ? POLLIN : 0;
-		pfd[1].fd = msglog_watch_fd(w);
-		pfd[1].events = POLLIN;
-		pfd[2].fd = out_pending(c) ? 1 : -1;
-		pfd[2].events = POLLOUT;
-		pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
-		rc = ppoll(pfd, 3, more ? &zero : NULL, waitmask);
-		if (rc < 0) {
-			if (errno == EINTR)
-				continue;
-			say("poll", strerror(errno));
-			return;
-		}
-		if (pfd[1].revents) {
-			struct msglog_chan *grown;
-
-			if (msglog_watch_read(w, &grown, 1, &err) < 0) {
-				say(err.msg, NULL);
+		if (c->in_more && out_pending(c) < OUT_HIGH)
+			continue;
+		if (out_pending(c)) {
+			if (wait_output(c, stops))
 				return;
-			}
+			continue;
 		}
-		if (pfd[0].revents) {
-			read_input(c);
-			if (c->in_eof)
-				return;   /* every complete line was published */
-		}
-		if (pfd[2].revents & (POLLERR | POLLHUP | POLLNVAL))
+		if (c->cursor < msglog_chan_last_id(c->chan))
+			continue;
+		rc = msglog_wait_kick(c->chan, c->cursor, &kick, k, idle_ms);
+		if (rc == 0)
+			c->in_more = 1;   /* NOASYNC_MS passed: look at stdin */
+		else if (rc < 0 && rc != -EINTR) {
+			say("wait", strerror(-rc));
 			return;
+		}
 	}
 }
 
@@ -410,16 +451,18 @@ static void run(struct conn *c, struct msglog_watch *w,
  * Closing both pipes first and exiting a moment later lets the readers see
  * a plain EOF instead, which websocketd logs at debug level only.
  */
-static void linger_exit(void)
+static void linger_exit(const sigset_t *stops)
 {
 	struct timespec t = { 0, LINGER_MS * 1000000L };
+
+	sigprocmask(SIG_BLOCK, stops, NULL);
 
 #ifdef LC_ASAN
 	__lsan_do_leak_check();   /* now, while stderr is still there */
 #endif
 	close(1);
 	close(2);
-	nanosleep(&t, NULL);   /* the stop signals are blocked here */
+	nanosleep(&t, NULL);
 }
 
 int main(void)
@@ -428,34 +471,32 @@ int main(void)
 	struct lcerr err = LCERR_INIT;
 	struct msglog_opts opts;
 	struct msglog *log = NULL;
-	struct msglog_watch w;
 	struct stats *st = NULL;
 	struct sigaction sa;
-	sigset_t block, waitmask;
+	sigset_t stops;
 	char name[MSGLOG_NAME_MAX + 1];
 	const char *dir, *qs;
 	uint64_t since = 0;
-	int rc, have_since, counted = 0, watching = 0;
+	int rc, have_since, counted = 0, idle_ms = -1, fl;
 
 	/* the data directory is shared with the web server's user */
 	umask(0007);
 
-	/* Stop signals: caught (never SA_RESTART), and blocked except
-	 * inside ppoll(); the watch's helper thread inherits the block. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigprocmask(SIG_BLOCK, &block, &waitmask);
-	sigdelset(&waitmask, SIGINT);
-	sigdelset(&waitmask, SIGTERM);
-	sigdelset(&waitmask, SIGHUP);
+	/* Stop signals and SIGIO (stdin): caught with SA_RESTART; the
+	 * handlers only set flags and bump the kick word (see run()). */
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGHUP);
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_input;
+	sigaction(SIGIO, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
@@ -507,17 +548,6 @@ int main(void)
 					   : "cannot open the channel");
 		goto out;
 	}
-	/* watch first, then read the last id: no growth in between is lost */
-	rc = msglog_watch_init(&w, MSGLOG_WATCH_FUTEX, &err);
-	if (!rc) {
-		watching = 1;
-		rc = msglog_watch_add(&w, c.chan, &err);
-	}
-	if (rc) {
-		say(err.msg, NULL);
-		fatal_frame("cannot watch the channel");
-		goto out;
-	}
 	c.cursor = have_since ? since : msglog_chan_last_id(c.chan);
 
 	if (stats_open(&st, dir, &err))
@@ -529,18 +559,26 @@ int main(void)
 		say("stdout", strerror(errno));
 		goto out;
 	}
-	run(&c, &w, &waitmask);
+	/* stdin: non-blocking, and SIGIO when it has bytes or EOF; where
+	 * the kernel cannot do that for it, look every NOASYNC_MS */
+	fl = fcntl(0, F_GETFL);
+	if (fl < 0 || fcntl(0, F_SETFL, fl | O_NONBLOCK) < 0) {
+		say("stdin", strerror(errno));
+		goto out;
+	}
+	if (fcntl(0, F_SETOWN, getpid()) < 0 ||
+	    fcntl(0, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
+		idle_ms = NOASYNC_MS;
+	run(&c, &stops, idle_ms);
 out:
 	if (counted)
 		stats_add(st, STATS_WS_CONNECTIONS, -1);
 	stats_close(st);
-	if (watching)
-		msglog_watch_release(&w);
 	msglog_chan_put(c.chan);
 	msglog_close(log);
 	msglog_batch_release(&c.batch);
 	strbuf_release(&c.line);
 	strbuf_release(&c.out);
-	linger_exit();
+	linger_exit(&stops);
 	return 0;
 }

@@ -693,7 +693,7 @@ int hub_start(struct hub **out, struct api *api, struct lcerr *err)
 	pthread_mutex_init(&h->mu, NULL);
 	msglog_batch_init(&h->batch);
 	strbuf_init(&h->out, 0);
-	rc = msglog_watch_init(&h->watch, MSGLOG_WATCH_INOTIFY, err);
+	rc = msglog_watch_init(&h->watch, err);
 	if (rc)
 		goto fail;
 	h->epfd = epoll_create1(EPOLL_CLOEXEC);

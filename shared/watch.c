@@ -14,17 +14,21 @@
  * high, which costs writers a spare FUTEX_WAKE until the next reboot resets
  * it.  The same reasoning, with inotify_watchers and the bell, covers
  * inotify.
+ *
+ * A waiter that also waits for other things (stdin, signals) passes a
+ * "kick" word of its own: futex_waitv sleeps on both words at once, and
+ * the caller's signal handlers bump the kick.  Read the kick, look at
+ * everything else, then wait with the value read: a kick in between makes
+ * the wait return at once, so nothing is slept through.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -34,22 +38,25 @@
 #include "loghead.h"
 #include "watch.h"
 
-#define HELPER_STACK (64 * 1024)
-
 static long futex_wait_shared(_Atomic uint32_t *word, uint32_t val,
 			      const struct timespec *rel)
 {
 	return syscall(SYS_futex, word, FUTEX_WAIT, val, rel, NULL, 0);
 }
 
-static long futex_wake_private(_Atomic uint32_t *word)
-{
-	return syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
-		       NULL, 0);
-}
-
 /* ------------------------------------------------------------------ */
 /* the blocking wait                                                  */
+
+static void deadline_init(struct timespec *end, int timeout_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, end);
+	end->tv_sec += timeout_ms / 1000;
+	end->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (end->tv_nsec >= 1000000000L) {
+		end->tv_sec++;
+		end->tv_nsec -= 1000000000L;
+	}
+}
 
 static int deadline_left(const struct timespec *end, struct timespec *left)
 {
@@ -66,21 +73,72 @@ static int deadline_left(const struct timespec *end, struct timespec *left)
 	return 1;
 }
 
-int msglog_wait(struct msglog_chan *c, uint64_t after, int timeout_ms)
+/*
+ * Sleep while the shared word holds `sval` and the private one `pval`,
+ * until the absolute CLOCK_MONOTONIC `end` (NULL: no limit).  Without
+ * futex_waitv (Linux < 5.16) only the shared word is watched and the
+ * sleep is cut into KICK_POLL_MS slices so a kick is seen that late at
+ * worst.  Returns 0 or -errno like the syscall (-EAGAIN: a word moved).
+ */
+#define KICK_POLL_MS 100
+
+static int have_waitv = 1;
+
+static int futex_wait2(_Atomic uint32_t *shared, uint32_t sval,
+		       _Atomic uint32_t *priv, uint32_t pval,
+		       const struct timespec *end)
+{
+	struct timespec left, slice = { 0, KICK_POLL_MS * 1000000L };
+
+#ifdef SYS_futex_waitv
+	if (have_waitv) {
+		struct futex_waitv v[2];
+
+		memset(v, 0, sizeof(v));
+		v[0].uaddr = (uintptr_t)shared;
+		v[0].val = sval;
+		v[0].flags = FUTEX_32;
+		v[1].uaddr = (uintptr_t)priv;
+		v[1].val = pval;
+		v[1].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
+		if (syscall(SYS_futex_waitv, v, 2, 0, end,
+			    CLOCK_MONOTONIC) >= 0)
+			return 0;
+		if (errno != ENOSYS)
+			return -errno;
+		have_waitv = 0;
+	}
+#endif
+	if (atomic_load(priv) != pval)
+		return -EAGAIN;
+	if (end) {
+		if (!deadline_left(end, &left))
+			return -ETIMEDOUT;
+		if (left.tv_sec > 0 || left.tv_nsec > slice.tv_nsec)
+			left = slice;
+	} else {
+		left = slice;
+	}
+	if (futex_wait_shared(shared, sval, &left) < 0)
+		return -errno;
+	return 0;
+}
+
+int msglog_wait_kick(struct msglog_chan *c, uint64_t after,
+		     _Atomic uint32_t *kick, uint32_t kick_seen,
+		     int timeout_ms)
 {
 	struct loghead *h = c->head;
 	struct timespec end, left;
+	_Atomic uint32_t none = 0;
 	int rc;
 
-	if (timeout_ms >= 0) {
-		clock_gettime(CLOCK_MONOTONIC, &end);
-		end.tv_sec += timeout_ms / 1000;
-		end.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (end.tv_nsec >= 1000000000L) {
-			end.tv_sec++;
-			end.tv_nsec -= 1000000000L;
-		}
+	if (!kick) {
+		kick = &none;
+		kick_seen = 0;
 	}
+	if (timeout_ms >= 0)
+		deadline_init(&end, timeout_ms);
 	atomic_fetch_add(&h->futex_waiters, 1);
 	for (;;) {
 		uint32_t seq = atomic_load(&h->wake_seq);
@@ -89,101 +147,41 @@ int msglog_wait(struct msglog_chan *c, uint64_t after, int timeout_ms)
 			rc = 1;
 			break;
 		}
+		if (atomic_load(kick) != kick_seen) {
+			rc = -EINTR;
+			break;
+		}
 		if (timeout_ms >= 0 && !deadline_left(&end, &left)) {
 			rc = 0;
 			break;
 		}
-		if (futex_wait_shared(&h->wake_seq, seq,
-				      timeout_ms >= 0 ? &left : NULL) &&
-		    errno == EINTR) {
+		rc = futex_wait2(&h->wake_seq, seq, kick, kick_seen,
+				 timeout_ms >= 0 ? &end : NULL);
+		if (rc == -EINTR) {
 			rc = atomic_load(&h->durable_id) > after ? 1 : -EINTR;
 			break;
 		}
+		if (rc < 0 && rc != -EAGAIN && rc != -ETIMEDOUT)
+			break;   /* not a wait we can do (EFAULT, EINVAL) */
 	}
 	atomic_fetch_sub(&h->futex_waiters, 1);
 	return rc;
 }
 
-/* ------------------------------------------------------------------ */
-/* futex watch: a helper thread turns futex wake-ups into an eventfd   */
-
-#ifdef SYS_futex_waitv
-static long futex_waitv2(_Atomic uint32_t *shared, uint32_t sval,
-			 _Atomic uint32_t *priv, uint32_t pval)
+int msglog_wait(struct msglog_chan *c, uint64_t after, int timeout_ms)
 {
-	struct futex_waitv v[2];
-
-	memset(v, 0, sizeof(v));
-	v[0].uaddr = (uintptr_t)shared;
-	v[0].val = sval;
-	v[0].flags = FUTEX_32;
-	v[1].uaddr = (uintptr_t)priv;
-	v[1].val = pval;
-	v[1].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
-	return syscall(SYS_futex_waitv, v, 2, 0, NULL, 0);
-}
-#endif
-
-static void *watch_helper(void *arg)
-{
-	struct msglog_watch *w = arg;
-	struct loghead *h = w->chan->head;
-	uint32_t last;
-	int have_waitv = 1;
-	sigset_t all;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);   /* signals go to main */
-	atomic_fetch_add(&h->futex_waiters, 1);
-	last = atomic_load(&h->wake_seq);
-	atomic_store(&w->ready, 1);
-	while (!atomic_load(&w->stop)) {
-		uint32_t seq = atomic_load(&h->wake_seq);
-
-		if (seq != last) {
-			uint64_t one = 1;
-
-			last = seq;
-			if (write(w->fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-				break;
-			continue;
-		}
-#ifdef SYS_futex_waitv
-		if (have_waitv) {
-			if (futex_waitv2(&h->wake_seq, seq, &w->stop, 0) < 0 &&
-			    errno == ENOSYS)
-				have_waitv = 0;
-			continue;
-		}
-#endif
-		{
-			/* old kernels: re-check the stop flag every second */
-			struct timespec t = { 1, 0 };
-
-			(void)have_waitv;
-			futex_wait_shared(&h->wake_seq, seq, &t);
-		}
-	}
-	atomic_fetch_sub(&h->futex_waiters, 1);
-	return NULL;
+	return msglog_wait_kick(c, after, NULL, 0, timeout_ms);
 }
 
 /* ------------------------------------------------------------------ */
+/* inotify watch                                                      */
 
-int msglog_watch_init(struct msglog_watch *w, enum msglog_watch_kind kind,
-		      struct lcerr *err)
+int msglog_watch_init(struct msglog_watch *w, struct lcerr *err)
 {
 	memset(w, 0, sizeof(*w));
-	w->kind = kind;
-	if (kind == MSGLOG_WATCH_INOTIFY) {
-		w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (w->fd < 0)
-			return lcerr_sys(err, -errno, "inotify_init1");
-	} else {
-		w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (w->fd < 0)
-			return lcerr_sys(err, -errno, "eventfd");
-	}
+	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->fd < 0)
+		return lcerr_sys(err, -errno, "inotify_init1");
 	return 0;
 }
 
@@ -199,29 +197,8 @@ int msglog_watch_add(struct msglog_watch *w, struct msglog_chan *c,
 		     struct lcerr *err)
 {
 	char path[PATH_MAX];
-	pthread_attr_t attr;
 	int wd, rc;
 
-	if (w->kind == MSGLOG_WATCH_FUTEX) {
-		if (w->chan)
-			return lcerr_set(err, -EBUSY,
-					 "a futex watch follows one channel");
-		w->chan = c;
-		pthread_attr_init(&attr);
-		pthread_attr_setstacksize(&attr, HELPER_STACK);
-		rc = pthread_create(&w->thread, &attr, watch_helper, w);
-		pthread_attr_destroy(&attr);
-		if (rc) {
-			w->chan = NULL;
-			return lcerr_sys(err, -rc, "cannot start watch thread");
-		}
-		w->thread_running = 1;
-		/* the helper counts itself before it reads wake_seq; wait for
-		 * that so a growth right after we return is not missed */
-		while (!atomic_load(&w->ready))
-			sched_yield();
-		return 0;
-	}
 	if (head_path(c, path, sizeof(path)))
 		return lcerr_set(err, -ENAMETOOLONG, "path too long");
 	if (w->n == w->alloc) {
@@ -250,12 +227,6 @@ int msglog_watch_remove(struct msglog_watch *w, struct msglog_chan *c)
 {
 	size_t i;
 
-	if (w->kind == MSGLOG_WATCH_FUTEX) {
-		if (w->chan != c)
-			return -ENOENT;
-		msglog_watch_release(w);   /* one channel: nothing else left */
-		return 0;
-	}
 	for (i = 0; i < w->n; i++) {
 		if (w->ents[i].chan != c)
 			continue;
@@ -287,15 +258,6 @@ int msglog_watch_read(struct msglog_watch *w, struct msglog_chan **out,
 	size_t n = 0, i;
 	ssize_t len;
 
-	if (w->kind == MSGLOG_WATCH_FUTEX) {
-		uint64_t v;
-
-		if (read(w->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			return lcerr_sys(err, -errno, "read eventfd");
-		if (w->chan && max)
-			out[n++] = w->chan;
-		return (int)n;
-	}
 	for (;;) {
 		char *p;
 
@@ -338,20 +300,12 @@ void msglog_watch_release(struct msglog_watch *w)
 {
 	size_t i;
 
-	if (w->kind == MSGLOG_WATCH_FUTEX && w->thread_running) {
-		atomic_store(&w->stop, 1);
-		futex_wake_private(&w->stop);
-		pthread_join(w->thread, NULL);
-		w->thread_running = 0;
-	}
-	if (w->kind == MSGLOG_WATCH_INOTIFY)
-		for (i = 0; i < w->n; i++)
-			atomic_fetch_sub(&w->ents[i].chan->head->inotify_watchers, 1);
+	for (i = 0; i < w->n; i++)
+		atomic_fetch_sub(&w->ents[i].chan->head->inotify_watchers, 1);
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
 	free(w->ents);
 	w->ents = NULL;
 	w->n = w->alloc = 0;
-	w->chan = NULL;
 }

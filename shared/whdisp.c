@@ -490,7 +490,7 @@ int whdisp_run(const char *data_dir, const struct whdisp_config *cfg,
 		goto out;
 	}
 	if (!cfg->once) {
-		rc = msglog_watch_init(&d.watch, MSGLOG_WATCH_INOTIFY, err);
+		rc = msglog_watch_init(&d.watch, err);
 		if (rc)
 			goto out;
 		d.watching = 1;

@@ -35,13 +35,14 @@ ws_child_count() {
 	ws_children | wc -l
 }
 
-# How many of them are past start-up: the futex watch's helper thread
-# runs (it is started just before the child reads the channel's last id).
+# How many of them are past start-up: stdin is O_ASYNC (octal 020000 in
+# fdinfo's flags), set after the child read the channel's last id.
 ws_ready_count() {
-	local p n=0
+	local p n=0 f
 	for p in $(ws_children)
 	do
-		test "$(ls "/proc/$p/task" 2>/dev/null | wc -l)" -ge 2 && n=$((n + 1))
+		f=$(sed -n 's/^flags:[[:space:]]*//p' "/proc/$p/fdinfo/0" 2>/dev/null)
+		test -n "$f" && test $((0$f & 020000)) != 0 && n=$((n + 1))
 	done
 	echo $n
 }

@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/futex.h>
 
 #include "loghead.h"
 #include "msglog.h"
@@ -258,6 +260,19 @@ static void *append_later(void *arg)
 	return NULL;
 }
 
+static _Atomic uint32_t kick;
+
+static void *kick_later(void *arg)
+{
+	struct timespec ts = { 0, 50 * 1000000L };
+
+	(void)arg;
+	nanosleep(&ts, NULL);
+	atomic_fetch_add(&kick, 1);
+	syscall(SYS_futex, &kick, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	return NULL;
+}
+
 static long long mono_ms(void)
 {
 	struct timespec ts;
@@ -276,7 +291,8 @@ static void test_wait(struct msglog *log)
 	pthread_t t;
 	long long t0;
 	uint64_t last;
-	int rc, kind;
+	uint32_t k;
+	int rc;
 
 	msglog_chan_get(log, "wait", MSGLOG_CREATE, &c, &err);
 	last = msglog_chan_last_id(c);
@@ -290,24 +306,45 @@ static void test_wait(struct msglog *log)
 	pthread_join(t, NULL);
 	ok(rc == 1 && msglog_chan_last_id(c) == last + 1, "msglog_wait wakes on append");
 
-	for (kind = 0; kind < 2; kind++) {
-		const char *name = kind ? "futex" : "inotify";
+	/* the kick: seen when it moved before the call, and during it */
+	k = atomic_load(&kick);
+	atomic_fetch_add(&kick, 1);
+	t0 = mono_ms();
+	rc = msglog_wait_kick(c, msglog_chan_last_id(c), &kick, k, 5000);
+	ok(rc == -EINTR && mono_ms() - t0 < 1000,
+	   "msglog_wait_kick returns at once for an earlier kick");
+	k = atomic_load(&kick);
+	t0 = mono_ms();
+	pthread_create(&t, NULL, kick_later, NULL);
+	rc = msglog_wait_kick(c, msglog_chan_last_id(c), &kick, k, 5000);
+	pthread_join(t, NULL);
+	ok(rc == -EINTR && mono_ms() - t0 < 2000,
+	   "msglog_wait_kick wakes on a kick (%lld ms)", mono_ms() - t0);
+	last = msglog_chan_last_id(c);
+	pthread_create(&t, NULL, append_later, &a);
+	rc = msglog_wait_kick(c, last, &kick, atomic_load(&kick), 5000);
+	pthread_join(t, NULL);
+	ok(rc == 1 && msglog_chan_last_id(c) == last + 1,
+	   "msglog_wait_kick wakes on an append");
+	t0 = mono_ms();
+	rc = msglog_wait_kick(c, msglog_chan_last_id(c), &kick,
+			      atomic_load(&kick), 100);
+	ok(rc == 0 && mono_ms() - t0 >= 90, "msglog_wait_kick times out");
 
-		rc = msglog_watch_init(&w, kind ? MSGLOG_WATCH_FUTEX : MSGLOG_WATCH_INOTIFY, &err);
-		rc = rc ? rc : msglog_watch_add(&w, c, &err);
-		ok(rc == 0, "%s watch added", name);
-		pfd.fd = msglog_watch_fd(&w);
-		pfd.events = POLLIN;
-		ok(poll(&pfd, 1, 50) == 0, "%s watch quiet while idle", name);
-		pthread_create(&t, NULL, append_later, &a);
-		rc = poll(&pfd, 1, 5000);
-		pthread_join(t, NULL);
-		ok(rc == 1, "%s watch fd readable after an append", name);
-		rc = msglog_watch_read(&w, changed, 4, &err);
-		ok(rc == 1 && changed[0] == c, "%s watch names the channel", name);
-		ok(poll(&pfd, 1, 20) == 0, "%s watch drained", name);
-		msglog_watch_release(&w);
-	}
+	rc = msglog_watch_init(&w, &err);
+	rc = rc ? rc : msglog_watch_add(&w, c, &err);
+	ok(rc == 0, "inotify watch added");
+	pfd.fd = msglog_watch_fd(&w);
+	pfd.events = POLLIN;
+	ok(poll(&pfd, 1, 50) == 0, "inotify watch quiet while idle");
+	pthread_create(&t, NULL, append_later, &a);
+	rc = poll(&pfd, 1, 5000);
+	pthread_join(t, NULL);
+	ok(rc == 1, "inotify watch fd readable after an append");
+	rc = msglog_watch_read(&w, changed, 4, &err);
+	ok(rc == 1 && changed[0] == c, "inotify watch names the channel");
+	ok(poll(&pfd, 1, 20) == 0, "inotify watch drained");
+	msglog_watch_release(&w);
 	ok(atomic_load(&c->head->futex_waiters) == 0 &&
 	   atomic_load(&c->head->inotify_watchers) == 0, "waiter counts back to 0");
 	msglog_chan_put(c);
