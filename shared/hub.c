@@ -8,13 +8,11 @@
  * the timerfd are told apart by pointer; every other event belongs to a
  * struct parked.
  *
- * Bytes on a parked connection are FastCGI records built here (libfcgi's
- * fastcgi.h supplies the record layout): FCGI_STDOUT records of at most
- * 65535 bytes, then for a finished request an empty FCGI_STDOUT and an
- * FCGI_END_REQUEST.  lighttpd runs with server.stream-response-body = 1, so
- * it reads what we write at once and buffers for slow clients itself; a
- * write that still comes up short keeps the rest in a bounded per-request
- * buffer and waits for EPOLLOUT.
+ * Bytes on a parked connection are FastCGI records (fcgirec.h).  lighttpd
+ * runs with server.stream-response-body = 1, so it reads what we write at
+ * once and buffers for slow clients itself; a write that still comes up
+ * short keeps the rest in a bounded per-request buffer and waits for
+ * EPOLLOUT.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,19 +25,14 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <fastcgi.h>
-
+#include "fcgirec.h"
 #include "hub.h"
 #include "watch.h"
 
 #define TICK_MS        200
-#define MAX_PENDING    (4 << 20)
-#define RECORD_MAX     65535
-#define MAX_RECORDS    80      /* 80 x 64 KiB > any response we build */
 #define CHAN_BUCKETS   1024
 #define CHAN_LINGER_MS 30000   /* keep an idle channel's watch this long */
 #define SSE_BATCH      1000
@@ -51,7 +44,7 @@ struct parked {
 	struct hub_chan *hc;
 	struct msglog_chan *chan;      /* until adopted */
 	int fd;
-	uint16_t reqid;
+	struct fcgirec_out out;        /* FastCGI records to lighttpd */
 	uint8_t kind;
 	uint8_t closing;               /* finished; close once flushed */
 	uint32_t limit;
@@ -59,8 +52,6 @@ struct parked {
 	uint64_t cursor;
 	int64_t deadline;              /* long poll: answer 204 then (ms) */
 	int64_t last_write;            /* stream: for keep-alives (ms) */
-	char *pending;
-	size_t pend_off, pend_len;
 };
 
 struct hub_chan {
@@ -118,60 +109,7 @@ static void list_del(struct parked *p)
 }
 
 /* ------------------------------------------------------------------ */
-/* FastCGI records                                                    */
-
-static void record_header(unsigned char *h, int type, uint16_t reqid,
-			  size_t len)
-{
-	FCGI_Header *r = (FCGI_Header *)h;
-
-	r->version = FCGI_VERSION_1;
-	r->type = (unsigned char)type;
-	r->requestIdB1 = (unsigned char)(reqid >> 8);
-	r->requestIdB0 = (unsigned char)(reqid & 0xff);
-	r->contentLengthB1 = (unsigned char)(len >> 8);
-	r->contentLengthB0 = (unsigned char)(len & 0xff);
-	r->paddingLength = 0;
-	r->reserved = 0;
-}
-
-/* Queue the unsent tail of an iovec array; -E2BIG past MAX_PENDING. */
-static int pending_add(struct parked *p, const struct iovec *iov, int n,
-		       size_t skip)
-{
-	size_t total = 0, at;
-	char *buf;
-	int i;
-
-	for (i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	total -= skip;
-	if (p->pend_len + total > MAX_PENDING)
-		return -E2BIG;
-	if (p->pend_off) {
-		memmove(p->pending, p->pending + p->pend_off, p->pend_len);
-		p->pend_off = 0;
-	}
-	buf = realloc(p->pending, p->pend_len + total);
-	if (!buf)
-		return -ENOMEM;
-	p->pending = buf;
-	at = p->pend_len;
-	for (i = 0; i < n; i++) {
-		const char *base = iov[i].iov_base;
-		size_t len = iov[i].iov_len;
-
-		if (skip >= len) {
-			skip -= len;
-			continue;
-		}
-		memcpy(buf + at, base + skip, len - skip);
-		at += len - skip;
-		skip = 0;
-	}
-	p->pend_len = at;
-	return 0;
-}
+/* output                                                             */
 
 static int want_out(struct hub *h, struct parked *p, int on)
 {
@@ -183,80 +121,30 @@ static int want_out(struct hub *h, struct parked *p, int on)
 }
 
 /*
- * Send `data` as FCGI_STDOUT records, and with `end` the end of the
- * request.  0 (sent or queued) or negative (the client is gone).
+ * Send `data` as the request's output, and with `end` finish it.  0 (sent
+ * or queued) or negative (the client is gone).
  */
 static int park_send(struct hub *h, struct parked *p, const char *data,
 		     size_t len, int end)
 {
-	unsigned char hdrs[MAX_RECORDS + 1][8];
-	FCGI_EndRequestRecord endrec;
-	struct iovec iov[2 * MAX_RECORDS + 4];
-	size_t off = 0, total = 0;
-	int n = 0, k = 0, had_pending = p->pend_len > 0;
-	ssize_t w;
+	int had_pending = fcgirec_pending(&p->out) > 0;
+	int rc = fcgirec_send(&p->out, data, len, end);
 
-	while (off < len && k < MAX_RECORDS) {
-		size_t chunk = len - off > RECORD_MAX ? RECORD_MAX : len - off;
-
-		record_header(hdrs[k], FCGI_STDOUT, p->reqid, chunk);
-		iov[n].iov_base = hdrs[k++];
-		iov[n++].iov_len = 8;
-		iov[n].iov_base = (char *)data + off;
-		iov[n++].iov_len = chunk;
-		off += chunk;
-	}
-	if (off < len)
-		return -E2BIG;
-	if (end) {
-		record_header(hdrs[k], FCGI_STDOUT, p->reqid, 0);
-		iov[n].iov_base = hdrs[k];
-		iov[n++].iov_len = 8;
-		memset(&endrec, 0, sizeof(endrec));
-		record_header((unsigned char *)&endrec.header, FCGI_END_REQUEST,
-			      p->reqid, sizeof(endrec.body));
-		endrec.body.protocolStatus = FCGI_REQUEST_COMPLETE;
-		iov[n].iov_base = &endrec;
-		iov[n++].iov_len = sizeof(endrec);
+	if (end)
 		p->closing = 1;
-	}
-	for (k = 0; k < n; k++)
-		total += iov[k].iov_len;
-	if (had_pending)
-		return pending_add(p, iov, n, 0);
-	w = writev(p->fd, iov, n);
-	if (w < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		w = 0;
-	}
-	if ((size_t)w == total)
-		return 0;
-	if (pending_add(p, iov, n, (size_t)w))
-		return -E2BIG;
-	return want_out(h, p, 1);
+	if (rc == 1 && !had_pending)
+		return want_out(h, p, 1);
+	return rc < 0 ? rc : 0;
 }
 
 /* EPOLLOUT: write what is pending.  1 when all is out, 0 if some remains,
  * negative when the client is gone. */
 static int park_flush(struct hub *h, struct parked *p)
 {
-	while (p->pend_len) {
-		ssize_t w = write(p->fd, p->pending + p->pend_off, p->pend_len);
+	int rc = fcgirec_flush(&p->out);
 
-		if (w < 0) {
-			if (errno == EAGAIN)
-				return 0;
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p->pend_off += (size_t)w;
-		p->pend_len -= (size_t)w;
-	}
-	free(p->pending);
-	p->pending = NULL;
-	p->pend_off = 0;
+	if (rc)
+		return rc < 0 ? rc : 0;
 	want_out(h, p, 0);
 	return 1;
 }
@@ -339,7 +227,7 @@ static void park_release(struct hub *h, struct parked *p)
 		msglog_chan_put(p->chan);
 	if (p->fd >= 0)
 		close(p->fd);
-	free(p->pending);
+	fcgirec_release(&p->out);
 	free(p);
 	atomic_fetch_sub(&h->held, 1);
 }
@@ -347,7 +235,7 @@ static void park_release(struct hub *h, struct parked *p)
 /* After a final send: release now, or once the rest is flushed. */
 static void park_done(struct hub *h, struct parked *p, int rc)
 {
-	if (rc < 0 || !p->pend_len)
+	if (rc < 0 || !fcgirec_pending(&p->out))
 		park_release(h, p);
 }
 
@@ -770,7 +658,7 @@ int hub_park(struct hub *h, int fd, int request_id, struct api_wait *w)
 		return -ENOMEM;
 	}
 	p->fd = fd;
-	p->reqid = (uint16_t)request_id;
+	fcgirec_init(&p->out, fd, (uint16_t)request_id);
 	p->kind = w->action == API_SSE ? PARK_SSE : PARK_LP;
 	p->chan = w->chan;
 	p->cursor = w->cursor;
