@@ -59,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +82,7 @@
 #include "strbuf.h"
 #include "token.h"
 #include "watch.h"
+#include "wsfan.h"
 
 #define READ_MSGS   1000            /* messages per msglog_read() */
 #define READ_BYTES  (256 * 1024)    /* envelope bytes per msglog_read() */
@@ -443,6 +445,71 @@ static void run(struct conn *c, const sigset_t *stops, int idle_ms)
 	}
 }
 
+/* Send the queued error lines to the fan-out, whole lines per packet.
+ * 0, or -1 when it is gone. */
+static int send_lines(struct conn *c, int sock)
+{
+	while (c->out_pos < c->out.len) {
+		const char *p = c->out.buf + c->out_pos;
+		size_t len = c->out.len - c->out_pos, cut = len;
+		ssize_t n;
+
+		if (cut > 16384) {
+			const char *nl = memrchr(p, '\n', 16384);
+
+			cut = nl ? (size_t)(nl - p) + 1 : 16384;
+		}
+		n = send(sock, p, cut, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		c->out_pos += (size_t)n;
+	}
+	c->out_pos = 0;
+	shrink(&c->out);
+	return 0;
+}
+
+/*
+ * Our stdout belongs to the fan-out now: it writes every message there.
+ * We publish the client's frames, pass error lines on, and wait (for
+ * stdin, for the fan-out to hang up, for a stop signal) in ppoll() only.
+ */
+static void run_handed(struct conn *c, int sock, const sigset_t *stops)
+{
+	for (;;) {
+		struct pollfd pfd[2];
+		sigset_t old;
+		int rc = 0;
+
+		pfd[0].fd = 0;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = sock;
+		pfd[1].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = 0;
+		sigprocmask(SIG_BLOCK, stops, &old);
+		if (!stop_signal)
+			rc = ppoll(pfd, 2, NULL, &old);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (stop_signal)
+			return;
+		if (rc < 0 && errno != EINTR) {
+			say("poll", strerror(errno));
+			return;
+		}
+		if (pfd[1].revents)
+			return;   /* the fan-out dropped us or stopped */
+		if (pfd[0].revents) {
+			c->in_more = 1;
+			while (c->in_more && !c->in_eof)
+				read_input(c);
+			if (send_lines(c, sock) || c->in_eof)
+				return;
+		}
+	}
+}
+
 /*
  * websocketd 0.4.1 reaps a child and closes its ends of the stdout and
  * stderr pipes while its reader goroutines may still be in read(); they
@@ -451,11 +518,13 @@ static void run(struct conn *c, const sigset_t *stops, int idle_ms)
  * Closing both pipes first and exiting a moment later lets the readers see
  * a plain EOF instead, which websocketd logs at debug level only.
  */
-static void linger_exit(const sigset_t *stops)
+static void linger_exit(const sigset_t *stops, int sock)
 {
 	struct timespec t = { 0, LINGER_MS * 1000000L };
 
 	sigprocmask(SIG_BLOCK, stops, NULL);
+	if (sock >= 0)
+		close(sock);   /* the fan-out closes our stdout pipe now */
 
 #ifdef LC_ASAN
 	__lsan_do_leak_check();   /* now, while stderr is still there */
@@ -477,7 +546,7 @@ int main(void)
 	char name[MSGLOG_NAME_MAX + 1];
 	const char *dir, *qs;
 	uint64_t since = 0;
-	int rc, have_since, counted = 0, idle_ms = -1, fl;
+	int rc, have_since, counted = 0, idle_ms = -1, fl, sock = -1;
 
 	/* the data directory is shared with the web server's user */
 	umask(0007);
@@ -559,13 +628,28 @@ int main(void)
 		say("stdout", strerror(errno));
 		goto out;
 	}
-	/* stdin: non-blocking, and SIGIO when it has bytes or EOF; where
-	 * the kernel cannot do that for it, look every NOASYNC_MS */
+	/* Hand stdout to the fan-out of the FastCGI responder if one runs
+	 * on this data directory (wsfan.h); fd 1 then points at /dev/null. */
 	fl = fcntl(0, F_GETFL);
 	if (fl < 0 || fcntl(0, F_SETFL, fl | O_NONBLOCK) < 0) {
 		say("stdin", strerror(errno));
 		goto out;
 	}
+	sock = wsfan_handoff(dir, name, c.cursor, 1);
+	if (sock >= 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		if (null < 0 || dup2(null, 1) < 0) {
+			say("/dev/null", strerror(errno));
+			goto out;
+		}
+		close(null);
+		c.out_dead = 0;
+		run_handed(&c, sock, &stops);
+		goto out;
+	}
+	/* stdin: non-blocking, and SIGIO when it has bytes or EOF; where
+	 * the kernel cannot do that for it, look every NOASYNC_MS */
 	if (fcntl(0, F_SETOWN, getpid()) < 0 ||
 	    fcntl(0, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
 		idle_ms = NOASYNC_MS;
@@ -579,6 +663,6 @@ out:
 	msglog_batch_release(&c.batch);
 	strbuf_release(&c.line);
 	strbuf_release(&c.out);
-	linger_exit(&stops);
+	linger_exit(&stops, sock);
 	return 0;
 }

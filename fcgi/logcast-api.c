@@ -14,7 +14,9 @@
  *
  * Options: --socket PATH, --backlog N (default 4096), --threads N
  * (default LOGCAST_THREADS or 16).  Configuration otherwise comes from the
- * LOGCAST_* environment (see the README).
+ * LOGCAST_* environment (see the README); LOGCAST_WS_FANOUT (default 5000,
+ * 0: off) is how many WebSocket children may hand their output over to
+ * this process (wsfan.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,6 +34,7 @@
 #include "cgiio.h"
 #include "fcgiio.h"
 #include "parse.h"
+#include "wsfan.h"
 
 static const char usage_text[] =
 	"usage: logcast-api [--socket PATH] [--backlog N] [--threads N]\n"
@@ -67,7 +70,8 @@ int main(int argc, char **argv)
 	struct fcgiio_opts fo = { 0, 16 };
 	struct api api;
 	const char *sock = NULL, *dir;
-	uint64_t backlog = 4096, threads = 16;
+	uint64_t backlog = 4096, threads = 16, ws_fanout = 5000;
+	struct wsfan *fan = NULL;
 	sigset_t sigs;
 	int o, cgi, rc;
 
@@ -98,6 +102,8 @@ int main(int argc, char **argv)
 	}
 	if (!sock && parse_env_u64("LOGCAST_THREADS", 16, 1, 4096, &threads))
 		return die("LOGCAST_THREADS must be 1 to 4096", NULL);
+	if (parse_env_u64("LOGCAST_WS_FANOUT", 5000, 0, 16000, &ws_fanout))
+		return die("LOGCAST_WS_FANOUT must be 0 to 16000", NULL);
 	cgi = !sock && FCGX_IsCGI();
 
 	/* Files are created group-writable: the data directory is shared by
@@ -149,6 +155,10 @@ int main(int argc, char **argv)
 		}
 	}
 	fo.threads = (unsigned)threads;
+	/* The WebSocket children hand their output to this process (see
+	 * wsfan.h); without it each one waits on the log by itself. */
+	if (ws_fanout && wsfan_start(&fan, api.log, (unsigned)ws_fanout, &err))
+		fprintf(stderr, "logcast-api: no WebSocket fan-out: %s\n", err.msg);
 	rc = fcgiio_run(&api, &fo, &err) ? die("cannot serve", err.msg) : 0;
 	if (sock)
 		unlink(sock);

@@ -35,14 +35,31 @@ ws_child_count() {
 	ws_children | wc -l
 }
 
-# How many of them are past start-up: stdin is O_ASYNC (octal 020000 in
-# fdinfo's flags), set after the child read the channel's last id.
+# How many of them are past start-up, that is, have read the channel's
+# last id and then either handed their stdout to the API's fan-out (fd 1
+# is /dev/null) or, waiting by themselves, made stdin O_ASYNC (octal
+# 020000 in fdinfo's flags).
 ws_ready_count() {
 	local p n=0 f
 	for p in $(ws_children)
 	do
+		if test "$(readlink "/proc/$p/fd/1" 2>/dev/null)" = /dev/null; then
+			n=$((n + 1))
+			continue
+		fi
 		f=$(sed -n 's/^flags:[[:space:]]*//p' "/proc/$p/fdinfo/0" 2>/dev/null)
 		test -n "$f" && test $((0$f & 020000)) != 0 && n=$((n + 1))
+	done
+	echo $n
+}
+
+# How many of them handed their stdout to the fan-out.
+ws_handed_count() {
+	local p n=0
+	for p in $(ws_children)
+	do
+		test "$(readlink "/proc/$p/fd/1" 2>/dev/null)" = /dev/null &&
+			n=$((n + 1))
 	done
 	echo $n
 }

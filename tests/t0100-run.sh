@@ -14,7 +14,7 @@ started_ok() {
 }
 
 # the stack's processes (by name) whose environment names this test's
-# run directory
+# run directory (into the file "ours")
 ours() {
 	: >ours
 	for pid in $(pgrep -x "lighttpd|websocketd|logcast-api|logcast-ws|logcast-dispatch|make|run.sh")
@@ -25,21 +25,32 @@ ours() {
 	return 0
 }
 
+# After each test, whatever happened: nothing of ours may outlive it (a
+# stray lighttpd would hold the port and prove's output pipe).
+kill_ours() {
+	kill -KILL -- -"$1" 2>/dev/null
+	ours
+	test -s ours && kill -KILL $(cat ours) 2>/dev/null
+	return 0
+}
+
 test_expect_success LIGHTTPD 'make run serves the page and the API, then SIGTERM to make stops all' '
 	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
 	make_pid=$! &&
-	test_when_finished "kill -TERM -- -$make_pid 2>/dev/null; true" &&
+	test_when_finished "kill_ours $make_pid" &&
 	test_wait_until 60 started_ok &&
 	ours && test -s ours &&
+	t0=$(now_ms) &&
 	kill -TERM $make_pid &&
 	test_wait_until 15 "! kill -0 $make_pid" &&
-	test_wait_until 10 "ours; ! test -s ours"
+	test_wait_until 10 "ours; ! test -s ours" &&
+	test_measured "SIGTERM to make run until all its processes are gone: $(($(now_ms) - t0)) ms"
 '
 
 test_expect_success LIGHTTPD 'SIGTERM to its process group stops all' '
 	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
 	make_pid=$! &&
-	test_when_finished "kill -KILL -- -$make_pid 2>/dev/null; true" &&
+	test_when_finished "kill_ours $make_pid" &&
 	test_wait_until 60 started_ok &&
 	kill -TERM -- -$make_pid &&
 	test_wait_until 15 "! kill -0 $make_pid" &&
@@ -49,7 +60,7 @@ test_expect_success LIGHTTPD 'SIGTERM to its process group stops all' '
 test_expect_success LIGHTTPD 'Ctrl-C (SIGINT to the process group) stops all' '
 	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
 	make_pid=$! &&
-	test_when_finished "kill -KILL -- -$make_pid 2>/dev/null; true" &&
+	test_when_finished "kill_ours $make_pid" &&
 	test_wait_until 60 started_ok &&
 	kill -INT -- -$make_pid &&
 	test_wait_until 15 "! kill -0 $make_pid" &&
@@ -59,7 +70,7 @@ test_expect_success LIGHTTPD 'Ctrl-C (SIGINT to the process group) stops all' '
 test_expect_success LIGHTTPD 'a busy port is reported, not ignored' '
 	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
 	make_pid=$! &&
-	test_when_finished "kill -TERM -- -$make_pid 2>/dev/null; true" &&
+	test_when_finished "kill_ours $make_pid" &&
 	test_wait_until 60 started_ok &&
 	(cd "$TOP" && make -s run) >second.log 2>&1;
 	grep "port $PORT is already in use" second.log &&

@@ -1,0 +1,77 @@
+/*
+ * wsfan.h - WebSocket fan-out: one thread writes new messages straight
+ * into the stdout pipes of the logcast-ws children.
+ *
+ * websocketd runs one logcast-ws per socket, and a child that waits for
+ * the log itself must be woken, scheduled and switched to for every
+ * message: with thousands of sockets those process switches are nearly
+ * all the cost of a delivery.  So a child hands its stdout (the pipe that
+ * websocketd turns into frames) to the long-lived FastCGI responder,
+ * which already watches the log: this thread reads each new message once
+ * and writes it into every subscribed pipe, and the children sleep in
+ * poll() on stdin until their client sends a frame or goes away.
+ *
+ * The handoff, on a SOCK_SEQPACKET unix socket WSFAN_SOCK in the data
+ * directory (created group-accessible, like the rest of it):
+ *
+ *   child -> fan-out  "LCWS1 <channel> <cursor>" with the pipe's fd
+ *                     (SCM_RIGHTS): deliver every id > cursor to it
+ *   fan-out -> child  "ok", or "no <reason>" (the child then waits on
+ *                     the log itself, as it does when nothing listens)
+ *   child -> fan-out  whole lines (error frames for the client), which
+ *                     go into the stream between two messages
+ *
+ * When the child's socket closes the pipe is closed too, and websocketd
+ * ends the WebSocket; when the pipe breaks (the client went) or the
+ * client stops reading past WSFAN_MAX_PENDING, the socket is closed and
+ * the child exits.  If the responder stops, every handed-over child sees
+ * its socket close and exits: clients reconnect with ?since= and lose
+ * nothing.  Memory per subscriber is bounded: messages are read from the
+ * log only when its pipe has taken everything before them.
+ */
+#ifndef WSFAN_H
+#define WSFAN_H
+
+#include <stdint.h>
+
+#include "lcerr.h"
+#include "msglog.h"
+
+#define WSFAN_SOCK        "ws.sock"
+#define WSFAN_MAX_PENDING (1 << 20)
+
+struct wsfan;
+
+/*
+ * Listen on <data dir>/WSFAN_SOCK (replacing a stale one) and start the
+ * thread.  `log` is borrowed and must outlive the fan-out; at most
+ * `max_subs` children are served at once (others are told "no").
+ * 0 with *out set (new), or negative (reason in err).
+ */
+int wsfan_start(struct wsfan **out, struct msglog *log, unsigned max_subs,
+		struct lcerr *err);
+
+/* Stop the thread, close every subscriber and the socket, free. */
+void wsfan_stop(struct wsfan *f);
+
+/* How many children are handed over now (any thread). */
+unsigned wsfan_count(struct wsfan *f);
+
+/*
+ * For the child: hand fd `out_fd` over for channel `name` from `cursor`.
+ * Returns the connected socket (keep it open as long as the connection
+ * lives, watch it for hang-up, send error lines on it), or negative:
+ * -ENOENT/-ECONNREFUSED when no fan-out runs, -EBUSY when it refused.
+ * Waits at most 2 s for the answer.
+ */
+int wsfan_handoff(const char *dir, const char *name, uint64_t cursor,
+		  int out_fd);
+
+/* Connect a unix socket of `type` to <dir>/<file>, however long dir is
+ * (through /proc/self/fd when the path does not fit sun_path).  A socket
+ * or negative -errno.  With `listen_backlog` > 0 it binds and listens
+ * instead. */
+int wsfan_unix_socket(const char *dir, const char *file, int type,
+		      int listen_backlog);
+
+#endif
