@@ -28,15 +28,24 @@
  * with no newline at all and runs into the next frame.)
  *
  * Per-connection cost is what matters (thousands of these run at once,
- * and a publish wakes all of them), so this process is one thread with no
- * inotify instance, no extra descriptor and no big static buffer, and it
- * gives large buffers back once they are drained.  It sleeps on the log's
- * futex (msglog_wait_kick) and nothing else: stdin is O_ASYNC, so the
- * kernel sends SIGIO when a frame arrives or the client goes, and that
- * handler, like the stop signals', only sets a flag and bumps the kick
- * word the futex wait also watches.  A publish thus costs each subscriber
- * one wake-up, a pread() and a write().  Only while the client does not
- * read its output do we poll stdin and stdout instead.
+ * and a publish reaches all of them), so this process is one thread with
+ * no inotify instance, no extra descriptor and no big static buffer, and
+ * it gives large buffers back once they are drained.
+ *
+ * Output, two ways:
+ *  - handed over (the usual case): when the FastCGI responder's fan-out
+ *    listens on the data directory (wsfan.h), our stdout pipe goes to it
+ *    with the channel and cursor, and it writes every message into the
+ *    pipe itself.  A publish then wakes no process per socket at all; we
+ *    sleep in ppoll() on stdin and on the fan-out's socket, and send our
+ *    error lines through it so they land between two messages.
+ *  - by ourselves (no fan-out, or it refused): we sleep on the log's futex
+ *    (msglog_wait_kick) and nothing else: stdin is O_ASYNC, so the kernel
+ *    sends SIGIO when a frame arrives or the client goes, and that handler,
+ *    like the stop signals', only sets a flag and bumps the kick word the
+ *    futex wait also watches.  One wake-up, a pread() and a write() per
+ *    message; only while the client does not read its output do we poll
+ *    stdin and stdout instead.
  *
  * Stopping: stdin EOF (the client went away; websocketd closes stdin, and
  * signals only 100 ms later) or SIGINT/SIGTERM/SIGHUP.  The handlers are
