@@ -15,7 +15,10 @@ test_expect_success "kill a writer $ROUNDS times at random points" '
 		seq 100000 | awk -v i=$i "{ printf \"{\\\"i\\\":%d,\\\"n\\\":%d}\\n\", i, \$1 }" |
 			logcast append --lines crash >acked.$i 2>err.$i &
 		pid=$! &&
-		sleep "0.0$((RANDOM % 60 + 10))" &&
+		# kill at a random point once it appends (a sanitized build on
+		# a busy machine may take longer than that to start)
+		test_wait_until 20 "test -s acked.$i" &&
+		sleep "0.0$((RANDOM % 60))" &&
 		kill -9 $pid &&
 		{ wait $pid 2>/dev/null; true; } &&
 		{ logcast check crash >check.$i 2>&1; rc=$?; true; } &&
