@@ -70,7 +70,8 @@ test_expect_success LIGHTTPD,TMPFS 'a full disk: 507 with a JSON error, nothing 
 	small="$TRASH_DIRECTORY/small" &&
 	mkdir -p "$small" &&
 	mount -t tmpfs -o size=512k tmpfs "$small" &&
-	test_atexit "umount \"$small\"" &&
+	# the stack on it must be gone before it can be unmounted
+	test_atexit "stack_stop; umount \"$small\" || umount -l \"$small\"" &&
 	head -c 131072 /dev/zero >"$small/ballast" &&
 	stack_stop &&
 	LOGCAST_DATA_DIR="$small/var" stack_start &&
