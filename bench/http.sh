@@ -132,28 +132,11 @@ for rep in $(seq 1 "$REPS"); do
 done
 
 # ------------------------------------------------------------- summary
-declare -A del
 for n in $CLIENTS; do
 	for mode in $MODES; do
 		c="$mode $n"
 		m() { bench_runs_median "$c" "$1" "$2"; }
-		for t in logcast nchan; do
-			d=$(bench_runs_sum "$c" $t delivered)
-			e=$(bench_runs_sum "$c" $t expected)
-			err=$(bench_runs_sum "$c" $t errors)
-			if test "$d" != "$e" || test "$e" = 0; then
-				echo "bench: $SC $c on $t: $d of $e deliveries" >&2
-				status=1
-			fi
-			del[$t]="$d/$e, errors $err"
-		done
-		note="bg% logcast $(bench_runs_list "$c" logcast bg_pct), nchan $(bench_runs_list "$c" nchan bg_pct)"
-		bench_row $SC "$c" "delivered (all runs)" "" "${del[logcast]}" "${del[nchan]}" "" \
-			"listen-queue drops $(bench_runs_sum "$c" logcast listen_drops)/$(bench_runs_sum "$c" nchan listen_drops)"
-		bench_row $SC "$c" "p50 publish->delivery" ms "$(m logcast p50_ms)" "$(m nchan p50_ms)"
-		bench_row $SC "$c" "p99 publish->delivery" ms "$(m logcast p99_ms)" "$(m nchan p99_ms)" "<=2.5" \
-			"runs: $(bench_runs_list "$c" logcast p99_ms) vs $(bench_runs_list "$c" nchan p99_ms); $note"
-		bench_row $SC "$c" "max publish->delivery" ms "$(m logcast max_ms)" "$(m nchan max_ms)"
+		bench_delivery_rows $SC "$c" "<=2.5" || status=1
 		bench_row $SC "$c" "memory per held client, (peak RSS - idle RSS)/N" KB \
 			"$(m logcast peak_kb_per_client)" "$(m nchan peak_kb_per_client)" "<=3.5" \
 			"logcast: lighttpd + logcast-api; nchan: nginx master + 2 workers"

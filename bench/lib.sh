@@ -406,6 +406,36 @@ bench_runs_sum() {
 	bench_runs_col "$@" | awk '{ s += $1 } END { print s + 0 }'
 }
 
+# bench_delivery_rows SCENARIO CASE P99_TARGET: the rows every fan-out
+# case has, logcast against nchan - all deliveries, then p50, p99 (with its
+# target, the single runs and the background load) and max latency.
+# Returns 1 when a delivery was missing in any run.
+bench_delivery_rows() {
+	local sc=$1 c=$2 target=$3 t d e err rc=0 note
+	local -A del
+	for t in logcast nchan; do
+		d=$(bench_runs_sum "$c" $t delivered)
+		e=$(bench_runs_sum "$c" $t expected)
+		err=$(bench_runs_sum "$c" $t errors)
+		if test "$d" != "$e" || test "$e" = 0; then
+			echo "bench: $sc $c on $t: $d of $e deliveries" >&2
+			rc=1
+		fi
+		del[$t]="$d/$e, errors $err"
+	done
+	note="bg% logcast $(bench_runs_list "$c" logcast bg_pct), nchan $(bench_runs_list "$c" nchan bg_pct)"
+	bench_row "$sc" "$c" "delivered (all runs)" "" "${del[logcast]}" "${del[nchan]}" "" \
+		"listen-queue drops $(bench_runs_sum "$c" logcast listen_drops)/$(bench_runs_sum "$c" nchan listen_drops)"
+	bench_row "$sc" "$c" "p50 publish->delivery" ms \
+		"$(bench_runs_median "$c" logcast p50_ms)" "$(bench_runs_median "$c" nchan p50_ms)"
+	bench_row "$sc" "$c" "p99 publish->delivery" ms \
+		"$(bench_runs_median "$c" logcast p99_ms)" "$(bench_runs_median "$c" nchan p99_ms)" "$target" \
+		"runs: $(bench_runs_list "$c" logcast p99_ms) vs $(bench_runs_list "$c" nchan p99_ms); $note"
+	bench_row "$sc" "$c" "max publish->delivery" ms \
+		"$(bench_runs_median "$c" logcast max_ms)" "$(bench_runs_median "$c" nchan max_ms)"
+	return $rc
+}
+
 # Fields of a fanout --json result for bench_run_row, from "ok" on:
 # ok delivered expected errors p50 p99 max server_cpu_s us/delivery
 # rss/client peak/client pss/client kernel/client

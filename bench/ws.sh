@@ -135,30 +135,14 @@ if test "$BURST" -gt 0; then
 fi
 
 # ------------------------------------------------------------- summary
-declare -A del burst
+declare -A burst
 target_for() {
 	if test "$1" -gt 2000; then echo "<=5.5"; else echo "<=3.5"; fi
 }
 for n in $CLIENTS; do
 	c="$n sockets"
 	m() { bench_runs_median "$c" "$1" "$2"; }
-	for t in logcast nchan; do
-		d=$(bench_runs_sum "$c" $t delivered)
-		e=$(bench_runs_sum "$c" $t expected)
-		err=$(bench_runs_sum "$c" $t errors)
-		if test "$d" != "$e" || test "$e" = 0; then
-			echo "bench: $SC $c on $t: $d of $e deliveries" >&2
-			status=1
-		fi
-		del[$t]="$d/$e, errors $err"
-	done
-	note="bg% logcast $(bench_runs_list "$c" logcast bg_pct), nchan $(bench_runs_list "$c" nchan bg_pct)"
-	bench_row $SC "$c" "delivered (all runs)" "" "${del[logcast]}" "${del[nchan]}" "" \
-		"listen-queue drops $(bench_runs_sum "$c" logcast listen_drops)/$(bench_runs_sum "$c" nchan listen_drops)"
-	bench_row $SC "$c" "p50 publish->delivery" ms "$(m logcast p50_ms)" "$(m nchan p50_ms)"
-	bench_row $SC "$c" "p99 publish->delivery" ms "$(m logcast p99_ms)" "$(m nchan p99_ms)" "$(target_for "$n")" \
-		"runs: $(bench_runs_list "$c" logcast p99_ms) vs $(bench_runs_list "$c" nchan p99_ms); $note"
-	bench_row $SC "$c" "max publish->delivery" ms "$(m logcast max_ms)" "$(m nchan max_ms)"
+	bench_delivery_rows $SC "$c" "$(target_for "$n")" || status=1
 	bench_row $SC "$c" "PSS per connection (lighttpd + websocketd + logcast-ws)" KB \
 		"$(m logcast pss_kb_per_client)" "$(m nchan pss_kb_per_client)" "abs:<=200" \
 		"runs: $(bench_runs_list "$c" logcast pss_kb_per_client); Nchan: nginx master + workers"

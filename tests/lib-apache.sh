@@ -33,20 +33,14 @@ apache_setup() {
 	done
 	mkdir -p "$LOGCAST_RUN_DIR" "$LOGCAST_DATA_DIR" "$TRASH_DIRECTORY/log" &&
 	chown www-data:www-data "$LOGCAST_RUN_DIR" "$LOGCAST_DATA_DIR" "$TRASH_DIRECTORY/log" &&
+	modules=$(for m in mpm_event authz_core alias dir mime env headers proxy \
+		proxy_fcgi proxy_http cgid rewrite
+	do
+		echo "LoadModule ${m}_module /usr/lib/apache2/modules/mod_$m.so"
+	done) &&
 	cat >"$TRASH_DIRECTORY/httpd.conf" <<-EOF_CONF
 	ServerRoot /etc/apache2
-	LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
-	LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-	LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
-	LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
-	LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-	LoadModule env_module /usr/lib/apache2/modules/mod_env.so
-	LoadModule headers_module /usr/lib/apache2/modules/mod_headers.so
-	LoadModule proxy_module /usr/lib/apache2/modules/mod_proxy.so
-	LoadModule proxy_fcgi_module /usr/lib/apache2/modules/mod_proxy_fcgi.so
-	LoadModule proxy_http_module /usr/lib/apache2/modules/mod_proxy_http.so
-	LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so
-	LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so
+	$modules
 	User www-data
 	Group www-data
 	PidFile $LOGCAST_RUN_DIR/httpd.pid

@@ -13,6 +13,9 @@
 #	json FILE EXPR                  EXPR (JavaScript, the JSON is `o`)
 #	wh_field ID EXPR                json of GET /api/webhooks/ID
 #	wh_attempts ID EXPR             json of GET .../attempts
+#	wh_receiver_port                RPORT for the script's receiver, and
+#	                                the allow that lets the dispatcher
+#	                                reach exactly it on loopback
 #	dispatch ARGS...                run build/logcast-dispatch (stderr to
 #	                                $TRASH_DIRECTORY/dispatch.log)
 #	dispatch_bg ARGS...             the same in the background, its pid in
@@ -147,3 +150,8 @@ dispatch_stop() {
 
 # The receiver and the verifier need Node.js and the pinned packages.
 test_have_prereq NODE,STDWEBHOOKS && test_set_prereq RECEIVER
+
+wh_receiver_port() {
+	test_set_port RPORT
+	export LOGCAST_WEBHOOK_ALLOW="127.0.0.1:$RPORT"
+}

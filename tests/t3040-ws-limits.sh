@@ -1,5 +1,5 @@
 #!/bin/bash
-test_description='WebSocket limits: lighttpd idle cut-off (LOGCAST_WS_IDLE), websocketd --maxforks (LOGCAST_WS_MAXFORKS)'
+test_description='WebSocket limits: lighttpd idle cut-off (LOGCAST_WS_IDLE), websocketd --maxforks (LOGCAST_WS_MAXFORKS), the fan-out limit (LOGCAST_WS_FANOUT)'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIRECTORY/lib-stack.sh"
 . "$TEST_DIRECTORY/lib-ws.sh"
@@ -106,6 +106,31 @@ test_expect_success STACK,WSCLIENT 'the third concurrent socket gets HTTP 429 th
 	ws_client --expect 1 "$WSBASE/ws/full?since=0" >frames &&
 	test_cmp expect frames &&
 	kill -0 $pid_b
+'
+
+test_expect_success STACK 'restart with LOGCAST_WS_FANOUT=1 (room for one handed-over socket)' '
+	LOGCAST_WS_MAXFORKS=10 LOGCAST_WS_FANOUT=1 &&
+	export LOGCAST_WS_MAXFORKS LOGCAST_WS_FANOUT &&
+	stack_restart
+'
+
+test_expect_success STACK,WSCLIENT 'past LOGCAST_WS_FANOUT a socket is refused by the fan-out, waits on the log itself and gets everything' '
+	ws_client_bg --clients 3 --expect 2 --timeout-ms 30000 --ready ready \
+		--out fo.frames "$WSBASE/ws/fo?since=0" 2>fo.err &&
+	pid=$! &&
+	test_wait_until 20 "test -f ready && test \$(ws_ready_count) = 3" &&
+	test "$(ws_handed_count)" = 1 &&
+	logcast append fo "\"one\"" >expect &&
+	logcast append fo "\"two\"" >>expect &&
+	wait $pid &&
+	test_line_count = 6 fo.frames &&
+	cut -f1 fo.frames | sort -u >clients &&
+	test_line_count = 3 clients &&
+	for c in $(cat clients)
+	do
+		awk -F "\t" -v c="$c" "\$1 == c { print \$2 }" fo.frames >got &&
+		test_cmp expect got || return 1
+	done
 '
 
 test_expect_success STACK 'the children logged nothing (no error, no sanitizer report)' '

@@ -5,8 +5,7 @@ test_description='webhooks: register, publish, the receiver gets the envelope si
 . "$TEST_DIRECTORY/lib-http.sh"
 . "$TEST_DIRECTORY/lib-webhook.sh"
 
-test_set_port RPORT
-export LOGCAST_WEBHOOK_ALLOW="127.0.0.1:$RPORT"
+wh_receiver_port
 
 test_expect_success LIGHTTPD,RECEIVER 'start a receiver and the stack' '
 	receiver_start recv "$RPORT" &&

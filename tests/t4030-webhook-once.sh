@@ -5,8 +5,7 @@ test_description='webhooks: logcast-dispatch --once (cron), the dispatch lock, S
 . "$TEST_DIRECTORY/lib-http.sh"
 . "$TEST_DIRECTORY/lib-webhook.sh"
 
-test_set_port RPORT
-export LOGCAST_WEBHOOK_ALLOW="127.0.0.1:$RPORT"
+wh_receiver_port
 export LOGCAST_WEBHOOK_SCHEDULE=2s,2s,2s
 # the stack without its watcher: this script runs the dispatcher itself
 export LOGCAST_WEBHOOK_DISPATCH=0

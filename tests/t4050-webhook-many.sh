@@ -5,8 +5,7 @@ test_description='webhooks: 50 endpoints, one of them hanging, the other 49 stil
 . "$TEST_DIRECTORY/lib-http.sh"
 . "$TEST_DIRECTORY/lib-webhook.sh"
 
-test_set_port RPORT
-export LOGCAST_WEBHOOK_ALLOW="127.0.0.1:$RPORT"
+wh_receiver_port
 
 test_expect_success LIGHTTPD,RECEIVER 'start a receiver and the stack; register 49 endpoints and a hanging one' '
 	receiver_start recv "$RPORT" &&
