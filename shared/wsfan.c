@@ -20,7 +20,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +68,7 @@ struct wsfan {
 	struct wchan *chans;
 	struct wsub *dead;            /* dropped during this epoll batch */
 	unsigned max_subs;
-	_Atomic unsigned nsubs;
+	unsigned nsubs;                /* handed over now */
 	char tag_listen, tag_watch, tag_stop;
 
 	/* the batch of the current pass, as lines */
@@ -229,7 +228,7 @@ static void sub_drop(struct wsfan *f, struct wsub *s)
 		s->prev->next = s->next;
 		s->next->prev = s->prev;
 		s->wc->n--;
-		atomic_fetch_sub(&f->nsubs, 1);
+		f->nsubs--;
 	}
 	epoll_ctl(f->epfd, EPOLL_CTL_DEL, s->sock, NULL);
 	close(s->sock);
@@ -446,7 +445,7 @@ static void on_hello(struct wsfan *f, struct wsub *s)
 	*sp = '\0';
 	if (!msglog_name_valid(name) || parse_u64(sp + 1, 0, INT64_MAX, &cursor))
 		goto bad;
-	if (atomic_load(&f->nsubs) >= f->max_subs) {
+	if (f->nsubs >= f->max_subs) {
 		refuse(s->sock, "no busy");
 		goto drop;
 	}
@@ -480,7 +479,7 @@ static void on_hello(struct wsfan *f, struct wsub *s)
 	wc->subs.prev->next = s;
 	wc->subs.prev = s;
 	wc->n++;
-	atomic_fetch_add(&f->nsubs, 1);
+	f->nsubs++;
 	if (send(s->sock, "ok", 2, MSG_NOSIGNAL | MSG_DONTWAIT) != 2) {
 		sub_drop(f, s);
 		return;
@@ -490,7 +489,7 @@ static void on_hello(struct wsfan *f, struct wsub *s)
 	return;
 fail:
 	fprintf(stderr, "logcast-api: ws fan-out: %s\n",
-		err.msg[0] ? err.msg : strerror(errno));
+		err.msg[0] ? err.msg : "cannot watch the pipe");
 	refuse(s->sock, "no error");
 	goto drop;
 bad:
@@ -685,11 +684,6 @@ fail:
 	strbuf_release(&f->lines);
 	free(f);
 	return rc;
-}
-
-unsigned wsfan_count(struct wsfan *f)
-{
-	return f ? atomic_load(&f->nsubs) : 0;
 }
 
 void wsfan_stop(struct wsfan *f)

@@ -54,9 +54,6 @@ int wsfan_start(struct wsfan **out, struct msglog *log, unsigned max_subs,
 /* Stop the thread, close every subscriber and the socket, free. */
 void wsfan_stop(struct wsfan *f);
 
-/* How many children are handed over now (any thread). */
-unsigned wsfan_count(struct wsfan *f);
-
 /*
  * For the child: hand fd `out_fd` over for channel `name` from `cursor`.
  * Returns the connected socket (keep it open as long as the connection
