@@ -47,6 +47,7 @@ struct parked {
 	struct fcgirec_out out;        /* FastCGI records to lighttpd */
 	uint8_t kind;
 	uint8_t closing;               /* finished; close once flushed */
+	uint8_t dead;                  /* released; freed by reap_dead() */
 	uint32_t limit;
 	unsigned timeout;
 	uint64_t cursor;
@@ -70,6 +71,7 @@ struct hub {
 	int running;
 	pthread_mutex_t mu;            /* incoming queue */
 	struct parked *in_head, *in_tail;
+	struct parked *dead;           /* released in this round of events */
 	_Atomic uint64_t n_lp, n_sse;
 	_Atomic unsigned held;
 	_Atomic int stop;
@@ -227,9 +229,23 @@ static void park_release(struct hub *h, struct parked *p)
 		msglog_chan_put(p->chan);
 	if (p->fd >= 0)
 		close(p->fd);
+	p->fd = -1;
 	fcgirec_release(&p->out);
-	free(p);
+	/* events fetched in this round of epoll_wait() may still name p */
+	p->dead = 1;
+	p->next = h->dead;
+	h->dead = p;
 	atomic_fetch_sub(&h->held, 1);
+}
+
+static void reap_dead(struct hub *h)
+{
+	while (h->dead) {
+		struct parked *p = h->dead;
+
+		h->dead = p->next;
+		free(p);
+	}
 }
 
 /* After a final send: release now, or once the rest is flushed. */
@@ -508,6 +524,7 @@ static void hub_drain(struct hub *h)
 			hub_chan_free(h, hc);
 		}
 	}
+	reap_dead(h);
 }
 
 static void *hub_main(void *arg)
@@ -534,8 +551,7 @@ static void *hub_main(void *arg)
 
 				if (read(h->tfd, &t, sizeof(t)) > 0)
 					hub_tick(h);
-			} else {
-				p = tag;
+			} else if (!(p = tag)->dead) {
 				if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 					/* the client went away (lighttpd passed on its
 					 * FIN): end the request properly, then let go */
@@ -551,6 +567,7 @@ static void *hub_main(void *arg)
 				}
 			}
 		}
+		reap_dead(h);
 	}
 	hub_drain(h);
 	return NULL;
