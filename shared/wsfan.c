@@ -37,6 +37,7 @@
 #define READ_MSGS   1000
 #define READ_BYTES  (256 * 1024)
 #define HELLO_MAX   128
+#define REPLY_S     2               /* the child waits this long for "ok" */
 #define LINE_PKT    (32 * 1024)
 
 struct wchan;
@@ -114,6 +115,11 @@ int wsfan_unix_socket(const char *dir, const char *file, int type,
 		rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
 		     listen(fd, listen_backlog) ? -errno : 0;
 	} else {
+		/* a listener that stopped accepting must not hold us in
+		 * connect() for ever once its backlog is full: -EAGAIN */
+		struct timeval tv = { WSFAN_CONNECT_S, 0 };
+
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
 	}
 	if (rc) {
@@ -138,7 +144,7 @@ int wsfan_handoff(const char *dir, const char *name, uint64_t cursor,
 	struct iovec iov;
 	struct msghdr mh;
 	struct cmsghdr *cm;
-	struct timeval tv = { 2, 0 };
+	struct timeval tv = { REPLY_S, 0 };
 	ssize_t r;
 	int fd, n;
 

@@ -39,6 +39,7 @@
 
 #define WSFAN_SOCK        "ws.sock"
 #define WSFAN_MAX_PENDING (1 << 20)
+#define WSFAN_CONNECT_S   2
 
 struct wsfan;
 
@@ -58,16 +59,18 @@ void wsfan_stop(struct wsfan *f);
  * For the child: hand fd `out_fd` over for channel `name` from `cursor`.
  * Returns the connected socket (keep it open as long as the connection
  * lives, watch it for hang-up, send error lines on it), or negative:
- * -ENOENT/-ECONNREFUSED when no fan-out runs, -EBUSY when it refused.
- * Waits at most 2 s for the answer.
+ * -ENOENT/-ECONNREFUSED when no fan-out runs, -EAGAIN when it does not
+ * accept (its backlog is full), -EBUSY when it refused or did not answer.
+ * Waits at most 2 s to connect and 2 s for the answer.
  */
 int wsfan_handoff(const char *dir, const char *name, uint64_t cursor,
 		  int out_fd);
 
 /* Connect a unix socket of `type` to <dir>/<file>, however long dir is
- * (through /proc/self/fd when the path does not fit sun_path).  A socket
- * or negative -errno.  With `listen_backlog` > 0 it binds and listens
- * instead. */
+ * (through /proc/self/fd when the path does not fit sun_path), waiting at
+ * most WSFAN_CONNECT_S for room in the listener's backlog (-EAGAIN after
+ * that; the socket keeps this send timeout).  A new socket or negative
+ * -errno.  With `listen_backlog` > 0 it binds and listens instead. */
 int wsfan_unix_socket(const char *dir, const char *file, int type,
 		      int listen_backlog);
 
