@@ -668,6 +668,7 @@ int hub_park(struct hub *h, int fd, int request_id, struct api_wait *w)
 {
 	struct parked *p = calloc(1, sizeof(*p));
 	uint64_t one = 1;
+	int was_empty;
 
 	if (!p) {
 		close(fd);
@@ -684,13 +685,17 @@ int hub_park(struct hub *h, int fd, int request_id, struct api_wait *w)
 	w->chan = NULL;
 	atomic_fetch_add(&h->held, 1);
 	pthread_mutex_lock(&h->mu);
+	was_empty = !h->in_head;
 	if (h->in_tail)
 		h->in_tail->next = p;
 	else
 		h->in_head = p;
 	h->in_tail = p;
 	pthread_mutex_unlock(&h->mu);
-	if (write(h->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	/* a non-empty queue has been announced already: the hub reads the
+	 * eventfd before it takes the queue (adopt_incoming) */
+	if (was_empty && write(h->evfd, &one, sizeof(one)) < 0 &&
+	    errno != EAGAIN)
 		return -errno;
 	return 0;
 }
