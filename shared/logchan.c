@@ -395,9 +395,20 @@ static void segfd_unref(struct segfd *s)
 	}
 }
 
-/* A segfd for an open descriptor, with its index mapped (best effort:
- * without the mapping the index goes through pread/pwrite). */
-static struct segfd *segfd_new(int fd, uint64_t base, uint32_t S)
+/*
+ * A segfd for an open descriptor, with its index mapped (best effort:
+ * without the mapping the index goes through pread/pwrite).  How slots
+ * are written depends on the fsync setting:
+ *  - off: with a store through the mapping, no system call;
+ *  - batch, always: with pwrite, the mapping read-only.  Every fdatasync
+ *    cleans the index page, and with writable mappings the kernel must
+ *    then write-protect it in every process that maps it (a TLB flush
+ *    each) and take a fault at each one's next store.  Measured with 16
+ *    publishers under group commit: those faults were a tenth of all the
+ *    CPU time, and pwrite made `batch` 2.5 times faster.
+ */
+static struct segfd *segfd_new(int fd, uint64_t base, uint32_t S,
+			       enum msglog_fsync fsync)
 {
 	struct segfd *s = calloc(1, sizeof(*s));
 	int prot = PROT_READ;
@@ -407,8 +418,9 @@ static struct segfd *segfd_new(int fd, uint64_t base, uint32_t S)
 		return NULL;
 	s->fd = fd;
 	s->base = base;
-	s->writable = (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
-	if (s->writable)
+	s->idx_store = fsync == MSGLOG_FSYNC_OFF &&
+		       (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
+	if (s->idx_store)
 		prot |= PROT_WRITE;
 	s->idx_len = SEG_HDR_SIZE + (size_t)S * 8;
 	map = mmap(NULL, s->idx_len, prot, MAP_SHARED, fd, 0);
@@ -429,7 +441,7 @@ int segfd_index_get(const struct segfd *s, uint32_t slot, uint64_t *off)
 
 int segfd_index_set(struct segfd *s, uint32_t slot, uint64_t off)
 {
-	if (s->idx && s->writable) {
+	if (s->idx && s->idx_store) {
 		atomic_store_explicit(&s->idx[SEG_HDR_SIZE / 8 + slot], off,
 				      memory_order_release);
 		return 0;
@@ -493,7 +505,8 @@ int chan_seg_get(struct msglog_chan *c, uint64_t base, struct segfd **out,
 		return lcerr_sys(err, fd, "channel '%s': cannot open segment %llu",
 				 c->name, (unsigned long long)base);
 	}
-	s = segfd_new(fd, base, c->head->seg_records);
+	s = segfd_new(fd, base, c->head->seg_records,
+			      c->log->opts.fsync);
 	if (!s) {
 		close(fd);
 		return lcerr_set(err, -ENOMEM, "out of memory");
@@ -537,7 +550,8 @@ void chan_seg_forget(struct msglog_chan *c)
 /* Install a freshly created tail segment descriptor in the cache. */
 int chan_seg_install(struct msglog_chan *c, int fd, uint64_t base)
 {
-	struct segfd *s = segfd_new(fd, base, c->head->seg_records);
+	struct segfd *s = segfd_new(fd, base, c->head->seg_records,
+			      c->log->opts.fsync);
 
 	if (!s) {
 		close(fd);

@@ -58,16 +58,16 @@ struct loghead {
 #define SEG_CACHE 8   /* older segments kept open per channel */
 
 /* An open segment file, shared by the threads of one process.  Its
- * index is mapped shared, so appending writes a slot with a store and
- * reading one is a load: no system call either way (fdatasync covers
- * pages dirtied through the mapping). */
+ * index is mapped shared, so reading a slot is a load; appending writes
+ * one with a store when fsync is off and with pwrite otherwise (see
+ * segfd_new() in logchan.c for why). */
 struct segfd {
 	int fd;
 	uint64_t base;
 	int refs;                  /* under chan->seg_mu; the cache holds one */
+	int idx_store;             /* slots are written through the mapping */
 	_Atomic uint64_t *idx;     /* the mapped header and index (or NULL) */
 	size_t idx_len;
-	int writable;              /* opened and mapped read-write */
 };
 
 /* Read / write index slot `slot` of an open segment.  0 or negative. */
