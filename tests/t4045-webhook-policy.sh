@@ -9,7 +9,11 @@ test_set_port RPORT
 test_set_port OTHERPORT
 export LOGCAST_WEBHOOK_ALLOW="127.0.0.1:$RPORT"
 export LOGCAST_RETAIN=4 LOGCAST_SEGMENT_RECORDS=4
-export LOGCAST_WEBHOOK_SCHEDULE=1s
+# Three retries: a slow (sanitized) run may already retry the refused
+# endpoint in the dispatch of the test after the refusal, and with a
+# single retry that second refusal would exhaust the schedule and
+# disable the endpoint before the test that allows it.
+export LOGCAST_WEBHOOK_SCHEDULE=1s,1s,1s
 export LOGCAST_WEBHOOK_DISPATCH=0
 
 test_expect_success LIGHTTPD,RECEIVER 'start receivers and the stack (retain 4, segments of 4)' '
