@@ -153,7 +153,8 @@ int main(void)
 			 "that no channel could ever have, repeated to pass any "
 			 "limit of the hello line at all, really: xxxxxxxxxxxxxxx"
 			 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-			 0, p[1]) < 0, "a hello too long is refused before connecting");
+			 0, p[1]) == -EINVAL,
+	   "a hello too long is refused before connecting (-EINVAL)");
 	rmdir(dir);
 	return tap_done();
 }
