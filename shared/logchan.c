@@ -505,8 +505,7 @@ int chan_seg_get(struct msglog_chan *c, uint64_t base, struct segfd **out,
 		return lcerr_sys(err, fd, "channel '%s': cannot open segment %llu",
 				 c->name, (unsigned long long)base);
 	}
-	s = segfd_new(fd, base, c->head->seg_records,
-			      c->log->opts.fsync);
+	s = segfd_new(fd, base, c->head->seg_records, c->log->opts.fsync);
 	if (!s) {
 		close(fd);
 		return lcerr_set(err, -ENOMEM, "out of memory");
@@ -551,7 +550,7 @@ void chan_seg_forget(struct msglog_chan *c)
 int chan_seg_install(struct msglog_chan *c, int fd, uint64_t base)
 {
 	struct segfd *s = segfd_new(fd, base, c->head->seg_records,
-			      c->log->opts.fsync);
+				    c->log->opts.fsync);
 
 	if (!s) {
 		close(fd);
