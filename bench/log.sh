@@ -70,6 +70,8 @@ t0=$(date +%s)
 # a channel meant to keep BIG messages is configured to retain them
 LOGCAST_RETAIN=$BIG "$LB" fill "$data/r" big "$BIG" || exit 1
 LOGCAST_RETAIN=$BIG "$LB" fill "$data/r" small 10 || exit 1
+# written back before measuring, so reads do not race the writeback of GBs
+sync -f "$data/r"
 say "   filled in $(( $(date +%s) - t0 )) s ($(du -sh "$data/r" | cut -f1) on disk)"
 big_p50=() small_p50=() big_tail=() big_p99=() small_p99=()
 for ((r = 0; r < REPS; r++)); do
