@@ -62,7 +62,12 @@ if [ -s results/measured.txt ]; then
 fi
 echo
 [ ${#missing[@]} -eq 0 ] || echo "scripts that died before reporting: ${missing[*]}"
-[ "$skipped" = 0 ] || echo "$skipped skipped (see 'skip' lines above for the missing prerequisite)"
+if [ -s results/skipped.txt ]; then
+	echo "Skipped (the prerequisite each one lacked):"
+	sed 's/^/  /' results/skipped.txt
+	echo
+fi
+[ "$skipped" = 0 ] || echo "$skipped skipped"
 [ "$broken" = 0 ] || echo "$broken known breakages"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ] && [ "$prove_rc" = 0 ]

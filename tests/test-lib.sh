@@ -183,6 +183,8 @@ test_failure_() {
 test_skip_() {
 	test_skipped=$((test_skipped + 1))
 	say "ok $test_count # skip $1 (missing $2)"
+	printf '%s: %s (missing %s)\n' "$TEST_NAME" "$1" "$2" \
+		>>"$TEST_DIRECTORY/results/skipped.txt"
 }
 
 # test_expect_success [PREREQ] TITLE SCRIPT
@@ -274,6 +276,8 @@ test_done() {
 	if test "$test_count" = 0 && test -n "${skip_all:-}"
 	then
 		say "1..0 # SKIP $skip_all"
+		printf '%s: every test (%s)\n' "$TEST_NAME" "$skip_all" \
+			>>"$TEST_DIRECTORY/results/skipped.txt"
 		rm -rf "$TRASH_DIRECTORY" "$RUN_DIR"
 		exit 0
 	fi
