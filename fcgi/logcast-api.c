@@ -16,7 +16,8 @@
  * (default LOGCAST_THREADS or 16).  Configuration otherwise comes from the
  * LOGCAST_* environment (see the README); LOGCAST_WS_FANOUT (default 5000,
  * 0: off) is how many WebSocket children may hand their output over to
- * this process (wsfan.h).
+ * this process (wsfan.h); LOGCAST_REQUEST_NICE (default 10, 0: off) how
+ * much nicer the accept threads run than the delivering ones (fcgiio.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -67,10 +68,11 @@ int main(int argc, char **argv)
 	};
 	struct lcerr err = LCERR_INIT;
 	struct msglog_opts lopts;
-	struct fcgiio_opts fo = { 0, 16 };
+	struct fcgiio_opts fo = { 0, 16, 10 };
 	struct api api;
 	const char *sock = NULL, *dir;
 	uint64_t backlog = 4096, threads = 16, ws_fanout = 5000;
+	uint64_t request_nice = 10;
 	struct wsfan *fan = NULL;
 	sigset_t sigs;
 	int o, cgi, rc;
@@ -104,6 +106,8 @@ int main(int argc, char **argv)
 		return die("LOGCAST_THREADS must be 1 to 4096", NULL);
 	if (parse_env_u64("LOGCAST_WS_FANOUT", 5000, 0, 16000, &ws_fanout))
 		return die("LOGCAST_WS_FANOUT must be 0 to 16000", NULL);
+	if (parse_env_u64("LOGCAST_REQUEST_NICE", 10, 0, 19, &request_nice))
+		return die("LOGCAST_REQUEST_NICE must be 0 to 19", NULL);
 	cgi = !sock && FCGX_IsCGI();
 
 	/* Files are created group-writable: the data directory is shared by
@@ -155,6 +159,7 @@ int main(int argc, char **argv)
 		}
 	}
 	fo.threads = (unsigned)threads;
+	fo.request_nice = (int)request_nice;
 	/* The WebSocket children hand their output to this process (see
 	 * wsfan.h); without it each one waits on the log by itself. */
 	if (ws_fanout && wsfan_start(&fan, api.log, (unsigned)ws_fanout, &err))

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@ struct fcgi_server {
 	struct api *api;
 	struct hub *hub;
 	int listen_fd;
+	int request_nice;
 };
 
 static const char *fcgi_param(void *ctx, const char *name)
@@ -124,6 +126,24 @@ static void serve_one(struct fcgi_server *s, FCGX_Request *r)
 	http_resp_release(&resp);
 }
 
+/* Make the calling thread `inc` steps nicer (Linux keeps a nice value per
+ * thread; making oneself nicer needs no privilege). */
+static void lower_priority(int inc)
+{
+	id_t tid = (id_t)gettid();
+	int cur;
+
+	if (inc <= 0)
+		return;
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, tid);
+	if (cur == -1 && errno)
+		return;
+	if (setpriority(PRIO_PROCESS, tid, cur + inc > 19 ? 19 : cur + inc))
+		fprintf(stderr, "logcast-api: cannot lower the accept threads' "
+			"priority: %s\n", strerror(errno));
+}
+
 static void *accept_main(void *arg)
 {
 	struct fcgi_server *s = arg;
@@ -131,6 +151,7 @@ static void *accept_main(void *arg)
 
 	if (!r)
 		return NULL;
+	lower_priority(s->request_nice);
 	FCGX_InitRequest(r, s->listen_fd, 0);
 	while (FCGX_Accept_r(r) >= 0) {
 		serve_one(s, r);
@@ -144,7 +165,7 @@ static void *accept_main(void *arg)
 int fcgiio_run(struct api *api, const struct fcgiio_opts *opts,
 	       struct lcerr *err)
 {
-	struct fcgi_server s = { api, NULL, opts->listen_fd };
+	struct fcgi_server s = { api, NULL, opts->listen_fd, opts->request_nice };
 	pthread_attr_t attr;
 	sigset_t sigs;
 	unsigned i, started = 0;

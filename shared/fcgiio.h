@@ -19,6 +19,7 @@
 struct fcgiio_opts {
 	int listen_fd;         /* 0 when spawned by the web server */
 	unsigned threads;      /* accept threads */
+	int request_nice;      /* nice increment of the accept threads, 0..19 */
 };
 
 /*

@@ -60,6 +60,38 @@ test_expect_success LIGHTTPD 'lighttpd has the descriptor budget for 8,000 held 
 	test "$limit" -ge 16384
 '
 
+# Deliveries go first: the accept threads (LOGCAST_THREADS of them) run
+# LOGCAST_REQUEST_NICE steps nicer than the hub and the rest of the
+# responder.  The nice value of each thread is field 19 of its stat file.
+thread_nices() {
+	for t in /proc/$1/task/*/stat
+	do
+		sed "s/^.*) //" "$t" | cut -d" " -f17
+	done | sort -n | uniq -c | awk "{ printf \"%s:%s \", \$2, \$1 }"
+}
+
+test_expect_success LIGHTTPD 'the accept threads run nicer than the delivering ones' '
+	api=$(pgrep -P "$(cat "$LOGCAST_RUN_DIR/lighttpd.pid")" -x logcast-api) &&
+	nices=$(thread_nices $api) &&
+	test_measured "logcast-api threads by nice value (nice:count): $nices" &&
+	echo "$nices" | grep "10:16 " &&
+	echo "$nices" | grep "^0:[1-9]"
+'
+
+test_expect_success LIGHTTPD 'LOGCAST_REQUEST_NICE=0: every thread at the same priority; 20 is refused' '
+	stack_stop &&
+	LOGCAST_REQUEST_NICE=0 stack_start &&
+	api=$(pgrep -P "$(cat "$LOGCAST_RUN_DIR/lighttpd.pid")" -x logcast-api) &&
+	nices=$(thread_nices $api) &&
+	test_measured "with LOGCAST_REQUEST_NICE=0: $nices" &&
+	echo "$nices" | grep "^0:[0-9]* $" &&
+	test_expect_code 1 env LOGCAST_REQUEST_NICE=20 LOGCAST_DATA_DIR="$TRASH_DIRECTORY/n" \
+		logcast-api --socket "$RUN_DIR/nice.sock" 2>err &&
+	grep "LOGCAST_REQUEST_NICE must be 0 to 19" err &&
+	stack_stop &&
+	stack_start
+'
+
 test_lazy_prereq TMPFS '
 	mkdir -p "$TRASH_DIRECTORY/probe" &&
 	mount -t tmpfs -o size=64k tmpfs "$TRASH_DIRECTORY/probe" &&
