@@ -10,6 +10,12 @@
  * the hub, and the thread goes back to accept.  Linux lets many threads
  * accept() on one socket, so there is no accept mutex (which would let one
  * slow connection stall every thread).
+ *
+ * Deliveries go first: the accept threads run `request_nice` steps nicer
+ * than the rest of the process (LOGCAST_REQUEST_NICE), so when the CPU is
+ * short the hub and the WebSocket fan-out keep writing to clients waiting
+ * for a message while new requests, the re-polls of clients just answered
+ * among them, queue behind.  On an idle machine it changes nothing.
  */
 #ifndef FCGIIO_H
 #define FCGIIO_H
