@@ -43,9 +43,9 @@ if (!target) {
 const [host, port] = [target.split(':')[0], Number(target.split(':')[1])];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// One HTTP/1.1 request on a fresh connection; resolves with the raw
-// response text when the server closes, or null when we reset it.
-function request(method, path, body) {
+// One HTTP/1.1 GET on a fresh connection; resolves with the raw response
+// text when the server closes, or null when we reset it.
+function get(path) {
 	const sock = net.connect(port, host);
 	const done = new Promise((resolve, reject) => {
 		let got = '';
@@ -54,9 +54,7 @@ function request(method, path, body) {
 		sock.on('close', () => resolve(sock.reset ? null : got));
 		sock.on('error', (e) => (sock.reset ? resolve(null) : reject(e)));
 	});
-	sock.write(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n` +
-		(body === undefined ? '\r\n' :
-		 `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+	sock.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
 	return { sock, done };
 }
 
@@ -70,19 +68,13 @@ function append(ch, data) {
 	});
 }
 
-async function json(method, path, body) {
-	const text = await request(method, path, body).done;
-	const i = text.indexOf('\r\n\r\n');
-	const status = Number(text.slice(9, 12));
-	return { status, body: i < 0 ? null : JSON.parse(text.slice(i + 4)) };
-}
-
 async function held() {
-	return (await json('GET', '/api/health')).body.held_long_polls;
+	const text = await get('/api/health').done;
+	return JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).held_long_polls;
 }
 
 async function last(ch) {
-	const text = await request('GET', `/api/channels/${ch}/messages?since=0&limit=1`).done;
+	const text = await get(`/api/channels/${ch}/messages?since=0&limit=1`).done;
 	const m = /\r\nX-Last-Id: ([0-9]+)/i.exec(text);
 	return m ? Number(m[1]) : 0;
 }
@@ -101,9 +93,9 @@ async function round(r) {
 	const since = { busy: await last('busy'), race: await last('race') };
 	const busy = [], leavers = [];
 	for (let i = 0; i < opt.busy; i++)
-		busy.push(request('GET', `/api/channels/busy/poll?since=${since.busy}&timeout=60`));
+		busy.push(get(`/api/channels/busy/poll?since=${since.busy}&timeout=60`));
 	for (let i = 0; i < opt.leavers; i++)
-		leavers.push(request('GET', `/api/channels/race/poll?since=${since.race}&timeout=60`));
+		leavers.push(get(`/api/channels/race/poll?since=${since.race}&timeout=60`));
 	await waitHeld(opt.busy + opt.leavers, 30000);
 
 	const pa = append('busy', `{"round":${r}}`);
