@@ -5,6 +5,7 @@
 #	. "$TEST_DIRECTORY/lib-stack.sh"
 #	stack_start || ...          # sets BASE (http://...) and WSBASE (ws://...)
 #	curl "$BASE/api/health"
+#	api=$(stack_api_pid)        # the logcast-api lighttpd spawned
 #
 # Set LOGCAST_* variables before stack_start to configure it.  The stack is
 # stopped when the script ends (test_atexit), or earlier with stack_stop;
@@ -47,6 +48,11 @@ stack_stop() {
 	kill -TERM "$STACK_PID" 2>/dev/null
 	wait "$STACK_PID" 2>/dev/null
 	STACK_PID=
+}
+
+# The pid of the FastCGI responder lighttpd spawned (empty if none).
+stack_api_pid() {
+	pgrep -P "$(cat "$LOGCAST_RUN_DIR/lighttpd.pid")" -x logcast-api
 }
 
 stack_restart() {

@@ -125,13 +125,12 @@ test_expect_success LIGHTTPD '200 concurrent long polls all receive one publish'
 # be answered or released once (the sanitized build of this suite turns a
 # touch after free into a crash, and lighttpd then starts a new responder).
 test_expect_success LIGHTTPD,NODE 'clients leaving while messages arrive: the responder survives, none is left held' '
-	api_pid() { pgrep -P "$(cat "$LOGCAST_RUN_DIR/lighttpd.pid")" -x logcast-api; } &&
-	before=$(api_pid) &&
+	before=$(stack_api_pid) &&
 	test -n "$before" &&
 	t0=$(now_ms) &&
 	node "$TEST_DIRECTORY/lib-lprace.js" "127.0.0.1:$PORT" --busy 400 --leavers 100 --rounds 4 &&
 	test_measured "4 rounds of 400 answered and 100 leaving: $(( $(now_ms) - t0 )) ms" &&
-	test "$(api_pid)" = "$before"
+	test "$(stack_api_pid)" = "$before"
 '
 
 test_expect_success LIGHTTPD 'the held count is back to 0 and the responder holds no extra descriptors' '

@@ -71,7 +71,7 @@ thread_nices() {
 }
 
 test_expect_success LIGHTTPD 'the accept threads run nicer than the delivering ones' '
-	api=$(pgrep -P "$(cat "$LOGCAST_RUN_DIR/lighttpd.pid")" -x logcast-api) &&
+	api=$(stack_api_pid) &&
 	nices=$(thread_nices $api) &&
 	test_measured "logcast-api threads by nice value (nice:count): $nices" &&
 	echo "$nices" | grep "10:16 " &&
@@ -81,7 +81,7 @@ test_expect_success LIGHTTPD 'the accept threads run nicer than the delivering o
 test_expect_success LIGHTTPD 'LOGCAST_REQUEST_NICE=0: every thread at the same priority; 20 is refused' '
 	stack_stop &&
 	LOGCAST_REQUEST_NICE=0 stack_start &&
-	api=$(pgrep -P "$(cat "$LOGCAST_RUN_DIR/lighttpd.pid")" -x logcast-api) &&
+	api=$(stack_api_pid) &&
 	nices=$(thread_nices $api) &&
 	test_measured "with LOGCAST_REQUEST_NICE=0: $nices" &&
 	echo "$nices" | grep "^0:[0-9]* $" &&
