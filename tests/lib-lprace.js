@@ -42,6 +42,7 @@ if (!target) {
 }
 const [host, port] = [target.split(':')[0], Number(target.split(':')[1])];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const MAX_RESPONSE = 64 * 1024;     // every answer here is a few hundred bytes
 
 // One HTTP/1.1 GET on a fresh connection; resolves with the raw response
 // text when the server closes, or null when we reset it.
@@ -50,7 +51,13 @@ function get(path) {
 	const done = new Promise((resolve, reject) => {
 		let got = '';
 		sock.setEncoding('utf8');
-		sock.on('data', (d) => { got += d; });
+		sock.on('data', (d) => {
+			got += d;
+			if (got.length > MAX_RESPONSE) {
+				sock.destroy();
+				reject(new Error(`GET ${path}: response over ${MAX_RESPONSE} bytes`));
+			}
+		});
 		sock.on('close', () => resolve(sock.reset ? null : got));
 		sock.on('error', (e) => (sock.reset ? resolve(null) : reject(e)));
 	});
