@@ -6,6 +6,7 @@
 #	test_status 201                          # same, with a message on failure
 #	test_header X-Last-Id 3                  # a response header's value
 #	test_json_error 400                      # status, and {"error":"..."}
+#	health_field held_long_polls             # a number from /api/health
 
 # http METHOD URL [curl args...]: response to ./out, ./out.h, ./out.status
 http() {
@@ -52,4 +53,9 @@ test_json_error() {
 # The log as it is now, for "nothing changed" comparisons.
 log_snapshot() {
 	{ logcast stats; for c in $(logcast channels); do logcast read "$c"; done; } >"$1"
+}
+
+# health_field NAME: the numeric field NAME of $BASE/api/health
+health_field() {
+	curl -s "$BASE/api/health" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
 }

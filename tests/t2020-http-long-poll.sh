@@ -6,10 +6,6 @@ test_description='HTTP long poll: immediate answers, wake-ups, timeouts, disconn
 
 export LOGCAST_POLL_TIMEOUT=2   # the default timeout, shortened for the suite
 
-health_field() {
-	curl -s "$BASE/api/health" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
-}
-
 test_expect_success LIGHTTPD 'start the stack' '
 	stack_start &&
 	logcast append lp "\"one\"" >/dev/null

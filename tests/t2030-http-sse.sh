@@ -7,10 +7,6 @@ test_description='Server-Sent Events: live delivery, resume by Last-Event-ID or 
 
 export LOGCAST_SSE_KEEPALIVE=1
 
-health_field() {
-	curl -s "$BASE/api/health" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
-}
-
 test_expect_success LIGHTTPD 'start the stack and publish 5 messages' '
 	stack_start &&
 	for i in 1 2 3 4 5; do logcast append ev "{\"n\":$i}" >/dev/null || return 1; done

@@ -6,10 +6,6 @@ test_description='held-request limit (503 + Retry-After), the lighttpd config ch
 
 export LOGCAST_MAX_HELD=3
 
-health_field() {
-	curl -s "$BASE/api/health" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
-}
-
 test_expect_success LIGHTTPD 'lighttpd.conf passes lighttpd -tt (every env variable it names defined)' '
 	(
 		for v in $(grep -o "env\.LOGCAST_[A-Z_]*" "$TOP/lighttpd.conf" | sed "s/^env\.//" | sort -u)

@@ -7,10 +7,6 @@ test_description='the same API as plain CGI under lighttpd mod_cgi: publish, sho
 
 export LOGCAST_MODE=cgi LOGCAST_SSE_KEEPALIVE=1
 
-health_field() {
-	curl -s "$BASE/api/health" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
-}
-
 test_expect_success LIGHTTPD 'start the stack with the API as CGI' '
 	stack_start &&
 	http GET "$BASE/api/health" &&

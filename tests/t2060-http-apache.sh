@@ -7,10 +7,6 @@ test_description='under Apache 2.4: the API over mod_proxy_fcgi and as CGI (mod_
 
 export LOGCAST_SSE_KEEPALIVE=1 LOGCAST_MAX_BODY=1000
 
-health_field() {
-	curl -s "$BASE/api/health" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
-}
-
 smoke() {
 	mode=$1 ch=$2
 	test_expect_success APACHE "$mode: health says so" '
