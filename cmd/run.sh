@@ -226,13 +226,15 @@ say "running at $url (API in $LOGCAST_MODE mode, data in $LOGCAST_DATA_DIR)"
 	say "LOGCAST_PUBLISH_TOKEN is unset: anyone who can reach the port may publish"
 say "press Ctrl-C to stop"
 
-# Wait until a signal arrives or a daemon dies.
+# Wait until a signal arrives (its trap stops everything) or a daemon
+# dies: `wait -n` returns at either, with no polling.  A pid that is no
+# longer our child (already reaped) makes it return at once, and then
+# kill -0 fails for it too, so this cannot spin.
 while :; do
+	wait -n "${pids[@]}" 2>/dev/null
 	for pid in "${pids[@]}"; do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			die "process $pid exited; stopping (logs in $LOGCAST_LOG_DIR)"
 		fi
 	done
-	sleep 1 &
-	wait $! 2>/dev/null
 done

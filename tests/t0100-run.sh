@@ -67,6 +67,24 @@ test_expect_success LIGHTTPD 'Ctrl-C (SIGINT to the process group) stops all' '
 	test_wait_until 10 "ours; ! test -s ours"
 '
 
+test_expect_success LIGHTTPD 'a daemon that dies stops the rest at once, with a reason' '
+	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
+	make_pid=$! &&
+	test_when_finished "kill_ours $make_pid" &&
+	test_wait_until 60 started_ok &&
+	ours &&
+	wsd=$(for p in $(cat ours); do ps -o pid= -o comm= -p $p; done |
+		awk "\$2 == \"websocketd\" { print \$1 }") &&
+	test -n "$wsd" &&
+	t0=$(now_ms) &&
+	kill -KILL $wsd &&
+	test_wait_until 15 "! kill -0 $make_pid" &&
+	t1=$(now_ms) &&
+	test_wait_until 10 "ours; ! test -s ours" &&
+	test_measured "websocketd killed until make run had stopped: $((t1 - t0)) ms" &&
+	test_grep "process $wsd exited; stopping" run.log
+'
+
 test_expect_success LIGHTTPD 'a busy port is reported, not ignored' '
 	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
 	make_pid=$! &&
