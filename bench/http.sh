@@ -109,7 +109,8 @@ one_case() {
 	fi
 	# shellcheck disable=SC2046
 	bench_run_row "$SC" "$case" "$target" "$rep" "$bg" \
-		$(bench_fanout_fields "$f.json") $((d1 - d0)) "${f##*/}.json"
+		$(bench_fanout_fields "$f.json") $((d1 - d0)) "${f##*/}.json" \
+		"$(bench_json_num p99_warm "$f.json")"
 	if test $rc -ne 0; then
 		sed 's/^/    /' "$f.log" >&2
 	fi

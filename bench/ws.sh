@@ -103,7 +103,8 @@ one_case() {
 	test -s "$f.json" || echo '{}' >"$f.json"
 	# shellcheck disable=SC2046
 	bench_run_row "$SC" "$case" "$target" "$rep" "$bg" \
-		$(bench_fanout_fields "$f.json") $((d1 - d0)) "${f##*/}.json"
+		$(bench_fanout_fields "$f.json") $((d1 - d0)) "${f##*/}.json" \
+		"$(bench_json_num p99_warm "$f.json")"
 	test $rc -eq 0 || sed 's/^/    /' "$f.log" >&2
 	sed -n 's/^  \(delivered\|latency\|cpu s\|server\)/    \1/p' "$f.log" >&2
 }
