@@ -2809,11 +2809,11 @@ static void report(const struct results *res, int ok)
 	if (g.nlat)
 		fprintf(stderr, "  latency ms p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f\n",
 			pct_ms(50), pct_ms(90), pct_ms(99), pct_ms(100), mean);
+	else
+		fprintf(stderr, "  latency ms n/a (nothing delivered)\n");
 	if (warm_n)
 		fprintf(stderr, "  latency ms p99 of rounds 2..%" PRIu64 " %.2f\n",
 			o->rounds, warm99);
-	else
-		fprintf(stderr, "  latency ms n/a (nothing delivered)\n");
 	fprintf(stderr, "  round max ms");
 	for (uint64_t r = 0; r < o->rounds; r++) {
 		if (r == 40) {
