@@ -2,13 +2,13 @@
 test_description='the benchmark client (bench/fanout.c): its HTTP, SSE and WebSocket parsers, fed every split of canned streams'
 . "$(dirname "$0")/test-lib.sh"
 
-# make bench builds fanout itself (bench/lib.sh) with the line its header
-# gives; build it the same way here, so that what the benchmarks measure
-# with is checked by make check too.
-test_expect_success 'fanout builds without a warning' '
-	${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra \
-		-o fanout "$TOP/bench/fanout.c" 2>warnings &&
-	! test -s warnings
+# Built the way make bench builds it (bench_build_fanout in bench/lib.sh:
+# -Wall -Wextra -Werror), so that what the benchmarks measure with is
+# checked by make check too.
+test_expect_success 'fanout builds without a warning (-Werror)' '
+	fanout=$(BENCH_BIN=$PWD bash -c ". \"\$1/bench/lib.sh\" && bench_build_fanout" - "$TOP") &&
+	test "$fanout" = "$PWD/fanout" &&
+	test -x fanout
 '
 
 test_expect_success 'fanout --self-test passes' '
