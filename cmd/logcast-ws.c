@@ -46,6 +46,9 @@
  *    futex wait also watches.  One wake-up, a pread() and a write() per
  *    message; only while the client does not read its output do we poll
  *    stdin and stdout instead.
+ * Either way, once the request is known to be good we write the first
+ * two bytes of the first line, `{"` (every line is a JSON object), and
+ * that line later goes out without them: see "the prime" in wsfan.h.
  *
  * Stopping: stdin EOF (the client went away; websocketd closes stdin, and
  * signals only 100 ms later) or SIGINT/SIGTERM/SIGHUP.  The handlers are
@@ -131,6 +134,7 @@ struct conn {
 
 	struct strbuf out;          /* lines not yet written to stdout */
 	size_t out_pos;
+	size_t primed;              /* bytes of the prime already written */
 	int out_dead;
 
 	struct msglog_batch batch;
@@ -192,6 +196,17 @@ static size_t out_pending(const struct conn *c)
 /* Write what stdout takes now.  0, or -1 when the client is gone. */
 static int flush_out(struct conn *c)
 {
+	if (c->primed && out_pending(c)) {
+		/* the first line: its start went out at connect time */
+		if (out_pending(c) < c->primed ||
+		    memcmp(c->out.buf + c->out_pos, WSFAN_PRIME, c->primed)) {
+			say("a line that is not a JSON object", NULL);
+			c->out_dead = 1;
+			return -1;
+		}
+		c->out_pos += c->primed;
+		c->primed = 0;
+	}
 	while (out_pending(c)) {
 		ssize_t n = write(1, c->out.buf + c->out_pos, out_pending(c));
 
@@ -644,6 +659,12 @@ int main(void)
 		say("stdin", strerror(errno));
 		goto out;
 	}
+	/* The connection is good: start its first line now (the prime,
+	 * wsfan.h), so websocketd makes its first read of our output while
+	 * the client connects and not when the first message comes. */
+	if (write(1, WSFAN_PRIME, WSFAN_PRIME_LEN) != WSFAN_PRIME_LEN)
+		goto out;   /* the client is gone already */
+	c.primed = WSFAN_PRIME_LEN;
 	sock = wsfan_handoff(dir, name, c.cursor, 1);
 	if (sock >= 0) {
 		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);

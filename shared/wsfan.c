@@ -47,6 +47,7 @@ struct wsub {
 	struct wchan *wc;             /* NULL until the hello */
 	int sock, pipe;
 	uint64_t cursor;              /* last id written or queued */
+	size_t skip;                  /* bytes of the prime still to leave out */
 	struct strbuf out;            /* lines the pipe has not taken */
 	size_t out_pos;
 	int out_armed;
@@ -148,7 +149,7 @@ int wsfan_handoff(const char *dir, const char *name, uint64_t cursor,
 	ssize_t r;
 	int fd, n;
 
-	n = snprintf(hello, sizeof(hello), "LCWS1 %s %llu", name,
+	n = snprintf(hello, sizeof(hello), "LCWS2 %s %llu", name,
 		     (unsigned long long)cursor);
 	if (n < 0 || (size_t)n >= sizeof(hello))
 		return -EINVAL;
@@ -289,10 +290,18 @@ static int sub_flush(struct wsfan *f, struct wsub *s)
 	return arm(f, s, 0) ? -1 : 0;
 }
 
-/* Queue bytes behind what is pending and write.  0 or -1 (drop it). */
+/* Queue whole lines behind what is pending and write.  The first ones
+ * lose the prime the child wrote (wsfan.h).  0 or -1 (drop it). */
 static int sub_send(struct wsfan *f, struct wsub *s, const char *p,
 		    size_t len)
 {
+	if (s->skip) {
+		if (len < s->skip || memcmp(p, WSFAN_PRIME, s->skip))
+			return -1;   /* not a JSON object: never sent */
+		p += s->skip;
+		len -= s->skip;
+		s->skip = 0;
+	}
 	if (s->out.len - s->out_pos + len > WSFAN_MAX_PENDING)
 		return -1;
 	if (s->out_pos == s->out.len) {
@@ -442,7 +451,7 @@ static void on_hello(struct wsfan *f, struct wsub *s)
 	if (n <= 0 || pfd < 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
 		goto bad;
 	buf[n] = '\0';
-	if (strncmp(buf, "LCWS1 ", 6))
+	if (strncmp(buf, "LCWS2 ", 6))
 		goto bad;
 	name = buf + 6;
 	sp = strchr(name, ' ');
@@ -479,6 +488,7 @@ static void on_hello(struct wsfan *f, struct wsub *s)
 		goto fail;   /* an emptied channel goes in the sweep */
 	s->pipe = pfd;
 	s->cursor = cursor;
+	s->skip = WSFAN_PRIME_LEN;
 	s->wc = wc;
 	s->next = &wc->subs;
 	s->prev = wc->subs.prev;
