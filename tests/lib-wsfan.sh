@@ -143,9 +143,12 @@ test_expect_success STACK,WSCLIENT 'a client that leaves while messages stream: 
 	ws_wait_gone 5
 '
 
-test_expect_success STACK,WSCLIENT 'SIGTERM: the child exits at once' '
+# The child writes the first two bytes of its first line when it starts
+# (the prime, wsfan.h): a socket that ends before any line must still get
+# no frame at all.
+test_expect_success STACK,WSCLIENT 'SIGTERM: the child exits at once, no frame half sent' '
 	ws_client_bg --hold --timeout-ms 30000 "$WSBASE/ws/term?since=0" \
-		>/dev/null 2>err &&
+		>term.frames 2>err &&
 	cpid=$! &&
 	test_when_finished "kill $cpid 2>/dev/null; wait $cpid 2>/dev/null; true" &&
 	test_wait_until 10 "test \$(ws_ready_count) = 1" &&
@@ -156,12 +159,43 @@ test_expect_success STACK,WSCLIENT 'SIGTERM: the child exits at once' '
 	t1=$(now_ms) &&
 	test_measured "SIGTERM to exit: $((t1 - t0)) ms" &&
 	test_expect_code 4 wait $cpid &&
-	test_grep "closed by server" err
+	test_grep "closed by server" err &&
+	! test -s term.frames
+'
+
+test_expect_success STACK,WSCLIENT 'an error as the first frame arrives whole' '
+	ws_client --expect 1 --send "not json" "$WSBASE/ws/first?since=0" >frames &&
+	test_line_count = 1 frames &&
+	test_grep "^{\"error\":\"[^\"]*\"}\$" frames
 '
 
 test_expect_success STACK,WSCLIENT,HTTPAPI 'no connection is counted any more' '
 	test_wait_until 10 "curl -sf \"\$BASE/api/health\" | grep -q \"\\\"websocket_connections\\\":0[,}]\""
 '
+
+if test "$WSFAN_HANDED" = 1; then
+	test_expect_success STACK,WSCLIENT 'the responder stops: its sockets close, no frame half sent' '
+		since=$(last_id gone) &&
+		echo "$since" >gone.since &&
+		ws_client_bg --clients 3 --timeout-ms 30000 --ready gone.ready \
+			--out gone.frames "$WSBASE/ws/gone?since=$since" 2>gone.err &&
+		cpid=$! &&
+		test_when_finished "kill $cpid 2>/dev/null; wait $cpid 2>/dev/null; true" &&
+		test_wait_until 10 "test -f gone.ready && test \$(ws_ready_count) = 3" &&
+		test "$(ws_handed_count)" = 3 &&
+		kill -TERM "$(stack_api_pid)" &&
+		test_expect_code 4 wait $cpid &&
+		test_grep "closed by server" gone.err &&
+		! test -s gone.frames &&
+		ws_wait_gone 10
+	'
+
+	test_expect_success STACK,WSCLIENT 'a client that comes back with since gets what it missed' '
+		logcast append gone "\"missed\"" >expect &&
+		ws_client --expect 1 "$WSBASE/ws/gone?since=$(cat gone.since)" >frames &&
+		test_cmp expect frames
+	'
+fi
 
 test_expect_success STACK 'the children logged nothing (no error, no sanitizer report)' '
 	ws_check_log
