@@ -34,7 +34,7 @@ static int listener(const char *dir, int backlog)
 
 /* A responder in a child process: accept one, read the hello with its
  * descriptor, answer `reply`, and with "ok" write `note` into the handed
- * pipe.  Exits 0 when the hello was "LCWS1 <chan> <cursor>" with one fd. */
+ * pipe.  Exits 0 when the hello was "LCWS2 <chan> <cursor>" with one fd. */
 static pid_t responder(int lfd, const char *expect, const char *reply,
 		       const char *note)
 {
@@ -125,7 +125,7 @@ int main(void)
 
 	/* an answer other than "ok" */
 	lfd = listener(dir, 16);
-	pid = responder(lfd, "LCWS1 chat 42", "no full", "");
+	pid = responder(lfd, "LCWS2 chat 42", "no full", "");
 	t0 = now_ms();
 	fd = wsfan_handoff(dir, "chat", 42, p[1]);
 	ms = now_ms() - t0;
@@ -137,7 +137,7 @@ int main(void)
 
 	/* "ok": the responder now owns a copy of our pipe */
 	lfd = listener(dir, 16);
-	pid = responder(lfd, "LCWS1 news 7", "ok", "{\"id\":8}\n");
+	pid = responder(lfd, "LCWS2 news 7", "ok", "{\"id\":8}\n");
 	fd = wsfan_handoff(dir, "news", 7, p[1]);
 	ok(fd >= 0, "a responder that answers ok: the socket (%d)", fd);
 	ok(reaped_ok(pid), "... it got the hello and one descriptor");
