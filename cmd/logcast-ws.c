@@ -198,14 +198,15 @@ static int flush_out(struct conn *c)
 {
 	if (c->primed && out_pending(c)) {
 		/* the first line: its start went out at connect time */
-		if (out_pending(c) < c->primed ||
-		    memcmp(c->out.buf + c->out_pos, WSFAN_PRIME, c->primed)) {
+		const char *p = c->out.buf + c->out_pos;
+		size_t len = out_pending(c);
+
+		if (wsfan_unprime(&c->primed, &p, &len)) {
 			say("a line that is not a JSON object", NULL);
 			c->out_dead = 1;
 			return -1;
 		}
-		c->out_pos += c->primed;
-		c->primed = 0;
+		c->out_pos = (size_t)(p - c->out.buf);
 	}
 	while (out_pending(c)) {
 		ssize_t n = write(1, c->out.buf + c->out_pos, out_pending(c));

@@ -82,6 +82,19 @@ struct wsfan {
 	uint64_t first_id, last_id;
 };
 
+int wsfan_unprime(size_t *primed, const char **p, size_t *len)
+{
+	if (!*primed)
+		return 0;
+	if (*primed > WSFAN_PRIME_LEN || *len < *primed ||
+	    memcmp(*p, WSFAN_PRIME, *primed))
+		return -1;
+	*p += *primed;
+	*len -= *primed;
+	*primed = 0;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* the socket path                                                    */
 
@@ -295,13 +308,8 @@ static int sub_flush(struct wsfan *f, struct wsub *s)
 static int sub_send(struct wsfan *f, struct wsub *s, const char *p,
 		    size_t len)
 {
-	if (s->skip) {
-		if (len < s->skip || memcmp(p, WSFAN_PRIME, s->skip))
-			return -1;   /* not a JSON object: never sent */
-		p += s->skip;
-		len -= s->skip;
-		s->skip = 0;
-	}
+	if (wsfan_unprime(&s->skip, &p, &len))
+		return -1;
 	if (s->out.len - s->out_pos + len > WSFAN_MAX_PENDING)
 		return -1;
 	if (s->out_pos == s->out.len) {

@@ -50,6 +50,7 @@
 #ifndef WSFAN_H
 #define WSFAN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lcerr.h"
@@ -62,6 +63,14 @@
 #define WSFAN_PRIME_LEN   2
 
 struct wsfan;
+
+/*
+ * Leave out of the bytes at *p, *len (the start of a stream's first
+ * line) the *primed bytes of the prime already written, and set *primed
+ * to 0.  Nothing to do when *primed is 0.  0, or -1 when the bytes do not
+ * start with the prime (not a JSON object: they must not be sent).
+ */
+int wsfan_unprime(size_t *primed, const char **p, size_t *len);
 
 /*
  * Listen on <data dir>/WSFAN_SOCK (replacing a stale one) and start the

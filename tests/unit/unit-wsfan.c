@@ -79,6 +79,30 @@ static int reaped_ok(pid_t pid)
 	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st);
 }
 
+/* The prime (wsfan.h): the first line loses the bytes the child wrote of
+ * it already, exactly once, and a line that does not start with them is
+ * refused. */
+static void test_unprime(void)
+{
+	const char line[] = "{\"id\":1}\n", *p = line;
+	size_t len = sizeof(line) - 1, primed = WSFAN_PRIME_LEN;
+
+	ok(!wsfan_unprime(&primed, &p, &len) && p == line + 2 &&
+	   len == sizeof(line) - 3 && primed == 0,
+	   "unprime: the first line loses the two bytes already written");
+	ok(!wsfan_unprime(&primed, &p, &len) && p == line + 2 && primed == 0,
+	   "unprime: and nothing more after that");
+	p = "[1]\n", len = 4, primed = WSFAN_PRIME_LEN;
+	ok(wsfan_unprime(&primed, &p, &len) == -1 && primed == WSFAN_PRIME_LEN,
+	   "unprime: a line that is not a JSON object is refused");
+	p = "{", len = 1;
+	ok(wsfan_unprime(&primed, &p, &len) == -1,
+	   "unprime: so is one shorter than what was written");
+	p = "{\"x\"}\n", len = 6, primed = 1;
+	ok(!wsfan_unprime(&primed, &p, &len) && len == 5 && *p == '"',
+	   "unprime: a part of the prime is left out as far as it goes");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/unit-wsfan.XXXXXX";
@@ -96,6 +120,7 @@ int main(void)
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/%s", dir, WSFAN_SOCK);
+	test_unprime();
 
 	ok(wsfan_handoff(dir, "c", 0, p[1]) == -ENOENT,
 	   "no fan-out running: -ENOENT at once");
