@@ -13,14 +13,18 @@ started_ok() {
 	test "$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$PORT/")" = 200
 }
 
-# the stack's processes (by name) whose environment names this test's
-# run directory (into the file "ours")
+# the stack's processes (by name: the kernel keeps 15 characters of it,
+# so logcast-dispatch is "logcast-dispatc") whose environment names this
+# test's run directory, or its data directory (logcast-api gets only what
+# lighttpd copies to it), into the file "ours"
 ours() {
 	: >ours
-	for pid in $(pgrep -x "lighttpd|websocketd|logcast-api|logcast-ws|logcast-dispatch|make|run.sh")
+	for pid in $(pgrep -x "lighttpd|websocketd|logcast-api|logcast-ws|logcast-dispatc|make|run.sh")
 	do
 		tr "\0" "\n" <"/proc/$pid/environ" 2>/dev/null |
-			grep -qx "LOGCAST_RUN_DIR=$LOGCAST_RUN_DIR" && echo "$pid" >>ours
+			grep -qx -e "LOGCAST_RUN_DIR=$LOGCAST_RUN_DIR" \
+				-e "LOGCAST_DATA_DIR=$LOGCAST_DATA_DIR" &&
+			echo "$pid" >>ours
 	done
 	return 0
 }
@@ -45,6 +49,30 @@ test_expect_success LIGHTTPD 'make run serves the page and the API, then SIGTERM
 	test_wait_until 15 "! kill -0 $make_pid" &&
 	test_wait_until 10 "ours; ! test -s ours" &&
 	test_measured "SIGTERM to make run until all its processes are gone: $(($(now_ms) - t0)) ms"
+'
+
+# utime + stime of PID, in clock ticks
+cpu_ticks() {
+	sed "s/^.*) //" "/proc/$1/stat" | awk "{ print \$12 + \$13 }"
+}
+
+test_expect_success LIGHTTPD 'while the stack runs, make run waits without using the CPU' '
+	(cd "$TOP" && exec setsid make -s run) >run.log 2>&1 &
+	make_pid=$! &&
+	test_when_finished "kill_ours $make_pid" &&
+	test_wait_until 60 started_ok &&
+	ours &&
+	sh=$(for p in $(cat ours); do ps -o pid= -o comm= -p $p; done |
+		awk "\$2 == \"run.sh\" { print \$1 }") &&
+	test -n "$sh" &&
+	c0=$(cpu_ticks $sh) &&
+	sleep 2 &&
+	c1=$(cpu_ticks $sh) &&
+	test_measured "make run (run.sh) used $((c1 - c0)) clock ticks of CPU in 2 s of running" &&
+	test $((c1 - c0)) -lt 50 &&
+	kill -TERM $make_pid &&
+	test_wait_until 15 "! kill -0 $make_pid" &&
+	test_wait_until 10 "ours; ! test -s ours"
 '
 
 test_expect_success LIGHTTPD 'SIGTERM to its process group stops all' '
