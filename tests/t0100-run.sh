@@ -29,6 +29,12 @@ ours() {
 	return 0
 }
 
+# ours_named NAME: the pid of our process called NAME (after ours)
+ours_named() {
+	for p in $(cat ours); do ps -o pid= -o comm= -p $p; done |
+		awk -v n="$1" "\$2 == n { print \$1 }"
+}
+
 # After each test, whatever happened: nothing of ours may outlive it (a
 # stray lighttpd would hold the port and prove's output pipe).
 kill_ours() {
@@ -62,8 +68,7 @@ test_expect_success LIGHTTPD 'while the stack runs, make run waits without using
 	test_when_finished "kill_ours $make_pid" &&
 	test_wait_until 60 started_ok &&
 	ours &&
-	sh=$(for p in $(cat ours); do ps -o pid= -o comm= -p $p; done |
-		awk "\$2 == \"run.sh\" { print \$1 }") &&
+	sh=$(ours_named run.sh) &&
 	test -n "$sh" &&
 	c0=$(cpu_ticks $sh) &&
 	sleep 2 &&
@@ -101,8 +106,7 @@ test_expect_success LIGHTTPD 'a daemon that dies stops the rest at once, with a 
 	test_when_finished "kill_ours $make_pid" &&
 	test_wait_until 60 started_ok &&
 	ours &&
-	wsd=$(for p in $(cat ours); do ps -o pid= -o comm= -p $p; done |
-		awk "\$2 == \"websocketd\" { print \$1 }") &&
+	wsd=$(ours_named websocketd) &&
 	test -n "$wsd" &&
 	t0=$(now_ms) &&
 	kill -KILL $wsd &&
